@@ -1,0 +1,41 @@
+"""Additive Gaussian noise, per sample: x + N(0, sigma^2), sigma drawn in [0, std]."""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+
+from ssl_ecg import Config, Spec, hookimpl
+from ssl_ecg.interfaces import AugmentationContext, Batch
+
+
+class GaussianNoiseConfig(Config):
+    std: float = Field(
+        0.05, ge=0, description="largest noise std (signal units; zscored by default)"
+    )
+    p: float = Field(1.0, ge=0, le=1, description="probability a sample is augmented")
+
+
+class GaussianNoise:
+    def __init__(self, config: GaussianNoiseConfig, context: AugmentationContext) -> None:
+        self.config = config
+
+    def __call__(self, batch: Batch, generator: torch.Generator) -> Batch:
+        x = batch.signal  # (B, C, T)
+        b = x.shape[0]
+        u = torch.rand(b, 1, 1, device=x.device, generator=generator)
+        on = (torch.rand(b, 1, 1, device=x.device, generator=generator) < self.config.p).to(x.dtype)
+        noise = torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+        return batch.replace(signal=x + noise * (u * self.config.std * on))
+
+
+@hookimpl
+def register_augmentations() -> list[Spec]:
+    return [
+        Spec(
+            name="gaussian_noise",
+            factory=GaussianNoise,
+            config=GaussianNoiseConfig,
+            summary="additive Gaussian noise with a per-sample random level",
+        )
+    ]

@@ -1,0 +1,71 @@
+"""1-D Vision Transformer: non-overlapping patches over time across all leads, timm blocks."""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from ssl_ecg import Config, Spec, hookimpl
+from ssl_ecg.interfaces import Encoder, EncoderContext
+
+
+class ViT1dConfig(Config):
+    patch: int = Field(25, ge=1, description="samples per patch (token)")
+    dim: int = Field(192, ge=8)
+    depth: int = Field(6, ge=1)
+    heads: int = Field(3, ge=1)
+    mlp_ratio: float = Field(4.0, gt=0)
+    drop_path: float = Field(0.0, ge=0, lt=1)
+
+
+class ViT1d(Encoder):
+    def __init__(self, config: ViT1dConfig, context: EncoderContext) -> None:
+        super().__init__()
+        from timm.layers import trunc_normal_
+        from timm.models.vision_transformer import Block
+
+        if context.n_samples % config.patch:
+            raise ValueError(
+                f"the window has {context.n_samples} samples, not a multiple of patch = "
+                f"{config.patch}; change encoder.patch or data.window_s"
+            )
+        if config.dim % config.heads:
+            raise ValueError(f"dim = {config.dim} is not divisible by heads = {config.heads}")
+        self.n_tokens = context.n_samples // config.patch
+        self.patch_embed = nn.Conv1d(
+            context.in_channels, config.dim, config.patch, stride=config.patch
+        )
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.n_tokens, config.dim))
+        trunc_normal_(self.pos_embed, std=0.02)
+        dpr = torch.linspace(0, config.drop_path, config.depth).tolist()
+        self.blocks = nn.Sequential(
+            *[
+                Block(config.dim, config.heads, config.mlp_ratio, qkv_bias=True, drop_path=d)
+                for d in dpr
+            ]
+        )
+        self.norm = nn.LayerNorm(config.dim)
+        self.embed_dim = config.dim
+        self.token_stride = config.patch
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, T) -> (B, N, D), N = T / patch."""
+        t = self.patch_embed(x).transpose(1, 2) + self.pos_embed  # (B, N, D)
+        return self.norm(self.blocks(t))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, T) -> (B, D), mean over tokens."""
+        return self.tokens(x).mean(dim=1)
+
+
+@hookimpl
+def register_encoders() -> list[Spec]:
+    return [
+        Spec(
+            name="vit1d",
+            factory=ViT1d,
+            config=ViT1dConfig,
+            summary="1-D ViT: time patches across leads, timm transformer blocks",
+        )
+    ]

@@ -1,0 +1,103 @@
+"""Build the components a recipe names, and check that they fit together."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from ssl_ecg.errors import PluginError, RecipeError, SslEcgError
+from ssl_ecg.interfaces import (
+    AugmentationContext,
+    Batch,
+    DatasetContext,
+    Encoder,
+    EncoderContext,
+    Objective,
+    ObjectiveContext,
+    RecordSource,
+)
+from ssl_ecg.recipe import Component, Recipe, _validate
+from ssl_ecg.registry import get_registry
+
+
+def _call(recipe: Recipe, component: Component, context: Any) -> Any:
+    """``factory(config, context)`` with any user-fixable failure named by file and key."""
+    try:
+        return component.spec.factory(component.config, context)
+    except RecipeError as exc:  # already names its key (a nested component)
+        raise RecipeError(f"{recipe.path}: {exc}") from None
+    except SslEcgError as exc:
+        raise RecipeError(f"{recipe.path}: {component.key}: {exc}") from None
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        raise RecipeError(
+            f"{recipe.path}: {component.key} ({component.spec.kind} '{component.name}'): {exc}"
+        ) from None
+
+
+@dataclasses.dataclass
+class Built:
+    source: RecordSource
+    leads: list[str]
+    encoder: Encoder
+    augmentations: list[Any]
+    objective: Objective
+
+
+def build_source(recipe: Recipe) -> RecordSource:
+    ctx = DatasetContext(recipe_dir=recipe.path.parent.resolve(), seed=recipe.train.seed)
+    return _call(recipe, recipe.data, ctx)
+
+
+def build(recipe: Recipe) -> Built:
+    """Build dataset source, encoder, augmentations and objective (on the CPU)."""
+    source = build_source(recipe)
+    leads = list(recipe.preprocess.leads or source.leads)
+    n_samples = round(recipe.preprocess.window_s * recipe.preprocess.fs)
+    fs = recipe.preprocess.fs
+    encoder = _call(recipe, recipe.encoder, EncoderContext(len(leads), n_samples, fs))
+    augs = [_call(recipe, a, AugmentationContext(fs, n_samples)) for a in recipe.augmentations]
+    registry = get_registry()
+
+    def build_objective(name: str, settings: dict[str, Any], key: str) -> Objective:
+        try:
+            spec = registry.get("objective", name)
+        except PluginError as exc:
+            raise RecipeError(f"{key}: {exc}") from None
+        config = _validate(spec.config, settings, key)
+        ctx = ObjectiveContext(encoder, len(leads), n_samples, fs, key, build_objective)
+        return spec.factory(config, ctx)
+
+    ctx = ObjectiveContext(encoder, len(leads), n_samples, fs, "objective", build_objective)
+    objective = _call(recipe, recipe.objective, ctx)
+    return Built(source, leads, encoder, augs, objective)
+
+
+def check(recipe: Recipe) -> Built:
+    """Build everything and push one tiny random batch through (shapes only, no training)."""
+    built = build(recipe)
+    n_samples = round(recipe.preprocess.window_s * recipe.preprocess.fs)
+    x = torch.randn(2, len(built.leads), n_samples)
+    batch = Batch(x, recipe.preprocess.fs, torch.ones(2, len(built.leads), dtype=torch.bool))
+    gen = torch.Generator().manual_seed(0)
+    try:
+        views = []
+        for _ in range(built.objective.n_views):
+            view = batch
+            for aug in built.augmentations:
+                view = aug(view, gen)
+            views.append(view.signal)
+        with torch.no_grad():
+            out = built.objective(views)
+        if "loss" not in out:
+            raise PluginError(f"objective '{recipe.objective.name}' returned no 'loss'")
+    except SslEcgError as exc:
+        raise RecipeError(f"{recipe.path}: {exc}") from None
+    except Exception as exc:
+        raise RecipeError(
+            f"{recipe.path}: objective '{recipe.objective.name}' with encoder "
+            f"'{recipe.encoder.name}' does not run on a (2, {len(built.leads)}, {n_samples}) "
+            f"batch: {type(exc).__name__}: {exc}"
+        ) from None
+    return built

@@ -1,0 +1,146 @@
+"""The ``ssl-ecg`` command line. Each command parses its arguments and calls the library."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from ssl_ecg.errors import SslEcgError
+from ssl_ecg.specs import KINDS
+
+ENV_DEBUG = "SSL_ECG_DEBUG"
+err_console = Console(stderr=True)
+
+
+class _Group(TyperGroup):
+    """The one top-level error handler: a user error is one line and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SslEcgError as exc:
+            if os.environ.get(ENV_DEBUG) or ctx.params.get("debug"):
+                traceback.print_exc()
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Self-supervised pretraining and evaluation of ECG encoders.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+RecipeArg = Annotated[Path, typer.Argument(help="recipe TOML file", show_default=False)]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="override a recipe key, e.g. --set train.steps=100 (repeatable)"),
+]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help=f"show tracebacks (or {ENV_DEBUG}=1)")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ[ENV_DEBUG] = "1"
+
+
+@app.command("list-plugins")
+def list_plugins(
+    pattern: Annotated[str | None, typer.Argument(help="shell-style pattern, e.g. 'vit*'")] = None,
+    kind: Annotated[str | None, typer.Option(help=f"one of: {', '.join(KINDS)}")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """List installed plugins: kind, name, summary, distribution and version."""
+    from ssl_ecg.registry import get_registry
+
+    if kind is not None and kind not in KINDS:
+        from ssl_ecg.errors import did_you_mean
+
+        raise SslEcgError(
+            f"--kind '{kind}' is not a kind{did_you_mean(kind, KINDS)} (kinds: {', '.join(KINDS)})"
+        )
+    rows = get_registry().rows(kind, pattern)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="ssl-ecg plugins")
+    for col in ("kind", "name", "summary", "distribution", "version"):
+        table.add_column(col)
+    for row in rows:
+        summary = row["summary"]
+        if row["status"] != "ok":
+            summary = f"[red]{row['status']}: {row.get('error', '')}[/red]"
+        table.add_row(row["kind"], row["name"], summary, row["distribution"], row["version"])
+    Console().print(table)
+
+
+@app.command()
+def validate(
+    recipe: RecipeArg,
+    set_: SetOpt = None,
+    show: Annotated[bool, typer.Option("--show", help="print the resolved recipe")] = False,
+) -> None:
+    """Check a recipe (plugins exist, settings valid, components fit) without training."""
+    from ssl_ecg.build import check
+    from ssl_ecg.recipe import load_recipe
+
+    r = load_recipe(recipe, set_)
+    check(r)
+    if show:
+        typer.echo(r.to_toml())
+    err_console.print(f"[green]ok[/green]: {recipe} is valid")
+
+
+@app.command()
+def show(recipe: RecipeArg, set_: SetOpt = None) -> None:
+    """Print the fully resolved recipe (every default filled in) as TOML."""
+    from ssl_ecg.recipe import load_recipe
+
+    typer.echo(load_recipe(recipe, set_).to_toml())
+
+
+@app.command()
+def train(
+    recipe: RecipeArg,
+    set_: SetOpt = None,
+    run_dir: Annotated[Path | None, typer.Option(help="where to write the run")] = None,
+) -> None:
+    """Pretrain an encoder as the recipe says; writes a run directory."""
+    from ssl_ecg.recipe import load_recipe
+    from ssl_ecg.train import train as run_training
+
+    r = load_recipe(recipe, set_)
+    if run_dir is None:
+        run_dir = Path("runs") / f"{recipe.stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    metrics = run_training(r, run_dir, progress=sys.stderr.isatty())
+    first, last = metrics[0]["loss"], metrics[-1]["loss"]
+    err_console.print(f"loss {first:.4f} -> {last:.4f}; run written to {run_dir}")
+
+
+def main() -> None:
+    """Console-script entry point: adds plugin commands, then runs the app."""
+    from ssl_ecg.registry import get_registry
+
+    get_registry().add_commands(app)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Records, preprocessing and windowing."""

@@ -1,0 +1,39 @@
+"""User-facing errors: each one says what is wrong, where, and how to fix it.
+
+The CLI prints any :class:`SslEcgError` as one line and exits with status 2; set
+``SSL_ECG_DEBUG=1`` (or pass ``--debug``) to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SslEcgError(Exception):
+    """An error the user can act on (bad recipe, missing file, unknown plugin...)."""
+
+
+class RecipeError(SslEcgError):
+    """A recipe is malformed or names something invalid; the message names file and key."""
+
+
+class PluginError(SslEcgError):
+    """A plugin is unknown, broken, duplicated or incompatible."""
+
+
+class DataError(SslEcgError):
+    """Input data cannot be read or does not match what the recipe asks for."""
+
+
+def close_matches(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Names in ``candidates`` that look like ``word`` (best first)."""
+    return difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.6)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` when a close match exists, else ``""``."""
+    matches = close_matches(word, candidates)
+    if not matches:
+        return ""
+    return "; did you mean " + " or ".join(f"'{m}'" for m in matches) + "?"

@@ -1,0 +1,270 @@
+"""Recipes: TOML -> a typed, validated :class:`Recipe`.
+
+Every error names the recipe file and the dotted key, and suggests the right spelling::
+
+    recipes/hybrid.toml: objective.temperture: unknown key; did you mean 'temperature'?
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import tomli_w
+import tomllib
+from pydantic import BaseModel, ValidationError
+
+from ssl_ecg.config import PreprocessConfig, TrainConfig
+from ssl_ecg.errors import PluginError, RecipeError, did_you_mean
+from ssl_ecg.registry import Registry, get_registry
+from ssl_ecg.specs import Config, Spec
+
+COMPONENT_TABLES = {"data": "dataset", "encoder": "encoder", "objective": "objective"}
+TABLES = ("data", "encoder", "augmentations", "objective", "train", "eval")
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+    """A plugin named in a recipe, with its validated settings."""
+
+    key: str  # dotted key of its table, e.g. "objective" or "augmentations[1]"
+    spec: Spec
+    config: Config
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def resolved(self) -> dict[str, Any]:
+        """``{"name": ..., **settings}`` with every default filled in."""
+        return {"name": self.spec.name, **_plain(self.config.model_dump(mode="json"))}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A validated recipe. ``path`` is where it came from (for error messages)."""
+
+    path: Path
+    data: Component
+    preprocess: PreprocessConfig
+    encoder: Component
+    augmentations: tuple[Component, ...]
+    objective: Component
+    train: TrainConfig
+    eval: dict[str, Any]
+
+    def resolved(self) -> dict[str, Any]:
+        """The full recipe as plain data, defaults filled in (what ``ssl-ecg show`` prints)."""
+        data = {"name": self.data.name}
+        data.update(_plain(self.preprocess.model_dump(mode="json")))
+        data.update({k: v for k, v in self.data.resolved().items() if k != "name"})
+        out: dict[str, Any] = {
+            "data": data,
+            "encoder": self.encoder.resolved(),
+            "augmentations": [a.resolved() for a in self.augmentations],
+            "objective": self.objective.resolved(),
+            "train": _plain(self.train.model_dump(mode="json")),
+        }
+        if self.eval:
+            out["eval"] = self.eval
+        return out
+
+    def to_toml(self) -> str:
+        """The resolved recipe as TOML text."""
+        return tomli_w.dumps(self.resolved())
+
+
+def _plain(obj: Any) -> Any:
+    """Drop ``None`` values (TOML has no null) recursively."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+# ---------------------------------------------------------------- overrides (--set a.b=c)
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"train.steps=100"`` -> (["train", "steps"], 100); the value is read as TOML."""
+    if "=" not in item:
+        raise RecipeError(f"--set '{item}': expected KEY=VALUE, e.g. --set train.steps=100")
+    key, raw = item.split("=", 1)
+    key = _INDEX.sub(r".\1", key.strip())
+    parts = [p.strip() for p in key.split(".")]
+    if not key or any(not p for p in parts):
+        raise RecipeError(f"--set '{item}': '{key}' is not a dotted key like train.steps")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        if not raw or any(c in raw for c in "[]{}\"'=,"):
+            raise RecipeError(
+                f"--set '{item}': '{raw}' is not a TOML value (strings with spaces or "
+                "brackets need quotes, e.g. --set 'data.leads=[\"II\"]')"
+            ) from None
+        value = raw  # a bare word: take it as a string (--set encoder.name=vit1d)
+    return parts, value
+
+
+def apply_override(doc: dict[str, Any], parts: list[str], value: Any, item: str) -> None:
+    """Set ``doc[parts...] = value`` in place; list items are addressed by index."""
+    node: Any = doc
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise RecipeError(f"--set '{item}': '{where}' needs an index below {len(node)}")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise RecipeError(f"--set '{item}': '{'.'.join(parts[:i])}' is a value, not a table")
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _type_name(annotation: Any) -> str:
+    origin = get_origin(annotation)
+    if origin is None:
+        return getattr(annotation, "__name__", str(annotation))
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if str(origin) == "typing.Literal":
+        return "one of " + ", ".join(repr(a) for a in get_args(annotation))
+    inner = ", ".join(_type_name(a) for a in args)
+    name = getattr(origin, "__name__", str(origin))
+    if name in ("Union", "UnionType"):
+        return " or ".join(_type_name(a) for a in args)
+    return f"{name}[{inner}]"
+
+
+def _validation_message(
+    exc: ValidationError, model: type[BaseModel], prefix: str, extra_keys: set[str] = frozenset()
+) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    loc = [str(p) for p in first["loc"]]
+    dotted = ".".join([prefix, *loc]) if prefix else ".".join(loc)
+    valid = set(model.model_fields) | set(extra_keys) | {"name"}
+    field = model.model_fields.get(loc[0]) if loc else None
+    if first["type"] == "extra_forbidden":
+        hint = did_you_mean(loc[-1], valid - {"name"})
+        msg = (
+            f"{dotted}: unknown key{hint}"
+            if hint
+            else (f"{dotted}: unknown key; valid keys: {', '.join(sorted(valid))}")
+        )
+    elif first["type"] == "missing":
+        msg = f"{dotted}: required key is missing"
+    elif first["type"] == "value_error" or not loc:
+        msg = f"{dotted}: {first['msg'].removeprefix('Value error, ')}"
+    else:
+        expected = f" (expected {_type_name(field.annotation)})" if field is not None else ""
+        got = first.get("input")
+        msg = f"{dotted}: {first['msg']}{expected}, got {got!r}"
+    if len(errors) > 1:
+        msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return msg
+
+
+def _validate(
+    model: type[Config], values: dict[str, Any], prefix: str, extra: set[str] = frozenset()
+) -> Config:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise RecipeError(_validation_message(exc, model, prefix, extra)) from None
+
+
+def _component(
+    registry: Registry, kind: str, table: Any, key: str, reserved: type[Config] | None = None
+) -> tuple[Component, Config | None]:
+    if not isinstance(table, dict):
+        raise RecipeError(f"{key}: must be a table with at least a 'name' key")
+    if "name" not in table:
+        names = ", ".join(registry.names(kind)) or "(none installed)"
+        raise RecipeError(f"{key}.name: missing; name a {kind} plugin: {names}")
+    name = table["name"]
+    if not isinstance(name, str):
+        raise RecipeError(f"{key}.name: expected a string, got {name!r}")
+    try:
+        spec = registry.get(kind, name)
+    except PluginError as exc:
+        raise RecipeError(f"{key}.name: {exc}") from None
+    settings = {k: v for k, v in table.items() if k != "name"}
+    core = None
+    if reserved is not None:  # [data] mixes core preprocessing keys and the plugin's own
+        core_keys = {k: settings.pop(k) for k in list(settings) if k in reserved.model_fields}
+        core = _validate(reserved, core_keys, key)
+    extra = set(reserved.model_fields) if reserved is not None else set()
+    config = _validate(spec.config, settings, key, extra)
+    return Component(key, spec, config), core
+
+
+def recipe_from_dict(doc: dict[str, Any], path: Path, registry: Registry | None = None) -> Recipe:
+    """Validate a parsed recipe; errors are prefixed with ``path``."""
+    registry = registry or get_registry()
+    try:
+        unknown = [k for k in doc if k not in TABLES]
+        if unknown:
+            key = unknown[0]
+            hint = did_you_mean(key, TABLES)
+            raise RecipeError(f"{key}: unknown table{hint or '; tables are: ' + ', '.join(TABLES)}")
+        for required in ("data", "encoder", "objective"):
+            if required not in doc:
+                raise RecipeError(f"[{required}]: table is missing")
+        data, pre = _component(registry, "dataset", doc["data"], "data", PreprocessConfig)
+        encoder, _ = _component(registry, "encoder", doc["encoder"], "encoder")
+        objective, _ = _component(registry, "objective", doc["objective"], "objective")
+        augs_raw = doc.get("augmentations", [])
+        if not isinstance(augs_raw, list):
+            raise RecipeError("augmentations: write each one as an [[augmentations]] table")
+        augs = tuple(
+            _component(registry, "augmentation", a, f"augmentations[{i}]")[0]
+            for i, a in enumerate(augs_raw)
+        )
+        train_raw = doc.get("train", {})
+        if not isinstance(train_raw, dict):
+            raise RecipeError("train: must be a table")
+        train = _validate(TrainConfig, train_raw, "train")
+        eval_raw = doc.get("eval", {})
+        if not isinstance(eval_raw, dict):
+            raise RecipeError("eval: must be a table")
+    except RecipeError as exc:
+        raise RecipeError(f"{path}: {exc}") from None
+    return Recipe(path, data, pre, encoder, augs, objective, train, eval_raw)  # type: ignore[arg-type]
+
+
+def load_recipe(
+    path: str | Path, overrides: list[str] | None = None, registry: Registry | None = None
+) -> Recipe:
+    """Read, override (``--set``) and validate a recipe file."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: not a UTF-8 text file") from None
+    for item in overrides or []:
+        try:
+            parts, value = parse_override(item)
+            apply_override(doc, parts, value, item)
+        except RecipeError as exc:
+            raise RecipeError(f"{path}: {exc}") from None
+    return recipe_from_dict(doc, path, registry)

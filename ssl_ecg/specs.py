@@ -1,0 +1,55 @@
+"""Spec records: what a plugin hook returns for each component it provides.
+
+A plugin builds ``Spec(name=..., factory=..., config=..., summary=...)``; the core stamps the
+record with its ``kind`` and the plugin/distribution that provided it when it is registered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Kind = Literal["dataset", "encoder", "augmentation", "objective", "task"]
+KINDS: tuple[Kind, ...] = ("dataset", "encoder", "augmentation", "objective", "task")
+
+
+class Config(BaseModel):
+    """Base class for every component's typed settings.
+
+    Unknown keys are refused (the recipe loader turns that into "did you mean ..."), values are
+    checked strictly (a string is never silently turned into a number) and configs are frozen.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One component a plugin provides.
+
+    Attributes:
+        name: the name recipes use (``[objective] name = "simclr"``).
+        factory: ``factory(config, context)`` builds the component; ``context`` is the
+            kind's context record from :mod:`ssl_ecg.contexts`.
+        config: the component's typed settings (a :class:`Config` subclass).
+        summary: one line shown by ``ssl-ecg list-plugins``.
+        kind, plugin, distribution, version: stamped by the core at registration.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    config: type[Config] = Config
+    summary: str = ""
+    kind: Kind | None = None
+    plugin: str = ""
+    distribution: str = ""
+    version: str = ""
+
+    def stamped(self, kind: Kind, plugin: str, distribution: str, version: str) -> Spec:
+        """A copy carrying where it came from."""
+        return dataclasses.replace(
+            self, kind=kind, plugin=plugin, distribution=distribution, version=version
+        )
