@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tomllib
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import tomli_w
-import tomllib
 from pydantic import BaseModel, ValidationError
 
 from ssl_ecg.config import PreprocessConfig, TrainConfig
@@ -32,14 +32,19 @@ class Component:
     key: str  # dotted key of its table, e.g. "objective" or "augmentations[1]"
     spec: Spec
     config: Config
+    children: tuple[Component, ...] = ()  # sub-components its config names (Config.components)
 
     @property
     def name(self) -> str:
         return self.spec.name
 
     def resolved(self) -> dict[str, Any]:
-        """``{"name": ..., **settings}`` with every default filled in."""
-        return {"name": self.spec.name, **_plain(self.config.model_dump(mode="json"))}
+        """``{"name": ..., **settings}`` with every default filled in, children included."""
+        out = {"name": self.spec.name, **_plain(self.config.model_dump(mode="json"))}
+        for child in self.children:
+            local = child.key.rsplit(".", 1)[-1]
+            out[local] = {k: v for k, v in child.resolved().items() if k != "name"}
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,8 +215,29 @@ def _component(
         core_keys = {k: settings.pop(k) for k in list(settings) if k in reserved.model_fields}
         core = _validate(reserved, core_keys, key)
     extra = set(reserved.model_fields) if reserved is not None else set()
+    return _resolve(registry, spec, settings, key, extra), core
+
+
+def _resolve(
+    registry: Registry,
+    spec: Spec,
+    settings: dict[str, Any],
+    key: str,
+    extra: set[str] = frozenset(),
+) -> Component:
+    """Validate ``settings`` against ``spec.config`` and, recursively, the sub-components."""
+    if key.count(".") > 8:
+        raise RecipeError(f"{key}: components nested too deeply (does a part include itself?)")
     config = _validate(spec.config, settings, key, extra)
-    return Component(key, spec, config), core
+    children = []
+    for local, kind, name, sub_settings in config.components():
+        child_key = f"{key}.{local}"
+        try:
+            child_spec = registry.get(kind, name)
+        except PluginError as exc:
+            raise RecipeError(f"{child_key}: {exc}") from None
+        children.append(_resolve(registry, child_spec, dict(sub_settings), child_key))
+    return Component(key, spec, config, tuple(children))
 
 
 def recipe_from_dict(doc: dict[str, Any], path: Path, registry: Registry | None = None) -> Recipe:

@@ -25,6 +25,14 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
+    def components(self) -> list[tuple[str, str, str, dict[str, Any]]]:
+        """Sub-components these settings name, as ``(key, kind, name, settings)``.
+
+        A composite (say, a weighted sum of objectives) returns one entry per part; the recipe
+        loader then validates each part's settings, found under ``key``, like a top-level one.
+        """
+        return []
+
 
 @dataclasses.dataclass(frozen=True)
 class Spec:

@@ -45,6 +45,10 @@ class HybridConfig(Config):
                 raise ValueError(f"'{key}' must be a table of that part's settings")
         return self
 
+    def components(self) -> list[tuple[str, str, str, dict[str, Any]]]:
+        extra = self.model_extra or {}
+        return [(name, "objective", name, extra.get(name, {})) for name in self.parts]
+
 
 class Hybrid(Objective):
     def __init__(self, config: HybridConfig, context: ObjectiveContext) -> None:
