@@ -22,7 +22,7 @@ from ssl_ecg.registry import Registry, get_registry
 from ssl_ecg.specs import Config, Spec
 
 COMPONENT_TABLES = {"data": "dataset", "encoder": "encoder", "objective": "objective"}
-TABLES = ("data", "encoder", "augmentations", "objective", "train", "eval")
+TABLES = ("data", "encoder", "augmentations", "objective", "train")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +58,6 @@ class Recipe:
     augmentations: tuple[Component, ...]
     objective: Component
     train: TrainConfig
-    eval: dict[str, Any]
 
     def resolved(self) -> dict[str, Any]:
         """The full recipe as plain data, defaults filled in (what ``ssl-ecg show`` prints)."""
@@ -72,8 +71,6 @@ class Recipe:
             "objective": self.objective.resolved(),
             "train": _plain(self.train.model_dump(mode="json")),
         }
-        if self.eval:
-            out["eval"] = self.eval
         return out
 
     def to_toml(self) -> str:
@@ -266,12 +263,9 @@ def recipe_from_dict(doc: dict[str, Any], path: Path, registry: Registry | None 
         if not isinstance(train_raw, dict):
             raise RecipeError("train: must be a table")
         train = _validate(TrainConfig, train_raw, "train")
-        eval_raw = doc.get("eval", {})
-        if not isinstance(eval_raw, dict):
-            raise RecipeError("eval: must be a table")
     except RecipeError as exc:
         raise RecipeError(f"{path}: {exc}") from None
-    return Recipe(path, data, pre, encoder, augs, objective, train, eval_raw)  # type: ignore[arg-type]
+    return Recipe(path, data, pre, encoder, augs, objective, train)  # type: ignore[arg-type]
 
 
 def load_recipe(

@@ -136,3 +136,35 @@ def test_list_with_pattern_and_kind() -> None:
     assert {s.kind for s in reg.list(kind="augmentation")} == {"augmentation"}
     with pytest.raises(PluginError, match="kinds are"):
         reg.get("encoders", "vit1d")
+
+
+COMMANDS = """
+import typer
+from ssl_ecg import hookimpl
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("hello")
+    def hello(name: str = "ecg") -> None:
+        typer.echo(f"hello {name}")
+"""
+
+
+def test_plugins_add_cli_commands(fake_dist: Callable[..., Path]) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    fake_dist("ssl-ecg-hello", {"hello_plugin": COMMANDS}, {"hello": "hello_plugin"})
+    failing = COMMANDS.replace("@cli.command", "raise RuntimeError('nope')\n    @cli.command")
+    fake_dist("ssl-ecg-sad", {"sad_plugin": failing}, {"sad": "sad_plugin"})
+    cli = typer.Typer()
+
+    @cli.command("noop")
+    def noop() -> None: ...
+
+    reg = get_registry()
+    reg.add_commands(cli)
+    result = CliRunner().invoke(cli, ["hello", "--name", "lead-II"])
+    assert result.exit_code == 0 and result.stdout == "hello lead-II\n"
+    (sad,) = [p for p in reg.plugins if p.name == "sad"]
+    assert sad.status == "broken" and "nope" in sad.error
