@@ -5,13 +5,11 @@ Reproducible under ``seed``; one simulated patient per record.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 from pydantic import Field, model_validator
 
 from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import DatasetContext, Record
+from ssl_ecg.interfaces import DatasetContext, Record, RecordSource
 
 STANDARD_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
@@ -35,16 +33,20 @@ class SyntheticConfig(Config):
         return self
 
 
-class SyntheticECG:
-    """Streams simulated records."""
+class SyntheticECG(RecordSource):
+    """Simulated records, one per key; record i is the same for the same seed."""
 
     def __init__(self, config: SyntheticConfig) -> None:
         self.config = config
         self.leads = ["II"] if config.n_leads == 1 else STANDARD_LEADS[: config.n_leads]
 
-    def record(self, i: int) -> Record:
-        """Record ``i`` (the same for the same seed, whatever else is generated)."""
+    def keys(self) -> list[str]:
+        return [str(i) for i in range(self.config.n_records)]
+
+    def load(self, key: str) -> Record:
         import neurokit2 as nk
+
+        i = int(key)
 
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, i])
@@ -67,12 +69,8 @@ class SyntheticECG:
             leads=list(self.leads),
             record_id=f"synthetic-{cfg.seed}-{i:05d}",
             patient_id=f"synthetic-{cfg.seed}-{i:05d}",
-            labels={"heart_rate": hr},
+            labels={"heart_rate": hr}, source=f"synthetic record {i}",
         )
-
-    def records(self) -> Iterator[Record]:
-        for i in range(self.config.n_records):
-            yield self.record(i)
 
 
 def build(config: SyntheticConfig, context: DatasetContext) -> SyntheticECG:
