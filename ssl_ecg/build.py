@@ -53,7 +53,7 @@ def build_source(recipe: Recipe) -> RecordSource:
 def build(recipe: Recipe) -> Built:
     """Build dataset source, encoder, augmentations and objective (on the CPU)."""
     source = build_source(recipe)
-    leads = list(recipe.preprocess.leads or source.leads)
+    leads = recipe.preprocess.lead_names(list(source.leads))
     n_samples = round(recipe.preprocess.window_s * recipe.preprocess.fs)
     fs = recipe.preprocess.fs
     encoder = _call(recipe, recipe.encoder, EncoderContext(len(leads), n_samples, fs))

@@ -134,6 +134,66 @@ def train(
     err_console.print(f"loss {first:.4f} -> {last:.4f}; run written to {run_dir}")
 
 
+data_app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    recipe: RecipeArg,
+    set_: SetOpt = None,
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="skip unreadable records; list them in a report")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="worker processes; 0 = one per core")] = 0,
+) -> None:
+    """Read, preprocess and cache the recipe's dataset (R-peaks included)."""
+    from ssl_ecg.data.prepare import prepare
+    from ssl_ecg.recipe import load_recipe
+
+    r = load_recipe(recipe, set_)
+    result = prepare(r, workers=workers, skip_bad=skip_bad, progress=sys.stderr.isatty())
+    meta = result.store.meta
+    verb = f"built in {meta['seconds']} s" if result.built else "up to date (reused)"
+    err_console.print(f"{meta['n_records']} records {verb}: {result.store.folder}")
+    if meta["skipped"]:
+        err_console.print(
+            f"[yellow]skipped {len(meta['skipped'])} bad record(s)[/yellow], "
+            f"listed in {result.store.folder / 'skipped.json'}"
+        )
+
+
+@data_app.command("info")
+def data_info(
+    recipe: RecipeArg,
+    set_: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Records, patients, hours, fs, leads, labels per split and skipped records."""
+    from ssl_ecg.data.prepare import open_prepared, summary
+    from ssl_ecg.recipe import load_recipe
+
+    r = load_recipe(recipe, set_)
+    info = summary(open_prepared(r), r)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    console = Console()
+    console.print(
+        f"[bold]{info['dataset']}[/bold]: {info['records']} records, {info['patients']} patients, "
+        f"{info['hours']} h at {info['fs']:g} Hz, leads {', '.join(info['leads'])}, "
+        f"{info['windows']} windows\ncache: {info['cache']}"
+    )
+    table = Table("split", "records", "patients", "hours", "labels", "beats")
+    for name, s in info["splits"].items():
+        labels = ", ".join(f"{k}: {v}" for k, v in s["labels"].items())
+        beats = ", ".join(f"{k}: {v}" for k, v in s["beats"].items())
+        table.add_row(name, str(s["records"]), str(s["patients"]), str(s["hours"]), labels, beats)
+    console.print(table)
+    for item in info["skipped"]:
+        console.print(f"[yellow]skipped[/yellow] {item['record']}: {item['reason']}")
+
+
 def main() -> None:
     """Console-script entry point: adds plugin commands, then runs the app."""
     from ssl_ecg.registry import get_registry

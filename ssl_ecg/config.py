@@ -4,19 +4,66 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ssl_ecg.specs import Config
 
+STANDARD_12 = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+
 
 class PreprocessConfig(Config):
-    """Keys of ``[data]`` read by the core; every other key belongs to the dataset plugin."""
+    """Keys of ``[data]`` read by the core; every other key belongs to the dataset plugin.
 
+    Settings that change the stored signal are part of the cache's content hash; windowing and
+    split settings are applied when the cache is read, so changing them rebuilds nothing.
+    """
+
+    # -- stored (hashed) --
     fs: float = Field(250.0, gt=0, description="resample every record to this rate (Hz)")
-    leads: list[str] | None = Field(None, description="lead names to keep, in this order")
+    leads: list[str] | Literal["standard12"] | None = Field(
+        None, description="lead names to keep, in this order; 'standard12'; default: the dataset's"
+    )
+    missing_leads: Literal["mask", "error"] = Field(
+        "mask", description="a requested lead a record lacks: zeros + mask, or an error"
+    )
+    highpass_hz: float = Field(0.5, ge=0, description="band-pass low edge (Hz), 0 = off")
+    lowpass_hz: float = Field(40.0, ge=0, description="band-pass high edge (Hz), 0 = off")
+    normalize: Literal["zscore", "none"] = Field("zscore", description="per record and lead")
+    rpeak_method: str = Field("neurokit", description="neurokit2 ecg_peaks method")
+    cache_dtype: Literal["float32", "float16"] = "float32"
+    # -- applied at read time --
     window_s: float = Field(2.5, gt=0, description="window length (s)")
     stride_s: float | None = Field(None, gt=0, description="window hop (s); default window_s")
-    normalize: Literal["zscore", "none"] = "zscore"
+    split: str | None = Field(None, description="train on this split only (e.g. 'DS1', 'train')")
+    split_fractions: list[float] = Field(
+        [0.8, 0.1, 0.1], description="train/val/test patient fractions when the dataset has none"
+    )
+    split_seed: int = 0
+    cache_dir: str | None = Field(None, description="cache folder (default $SSL_ECG_CACHE)")
+
+    @model_validator(mode="after")
+    def _check(self) -> PreprocessConfig:
+        if self.lowpass_hz and self.lowpass_hz >= self.fs / 2:
+            raise ValueError(
+                f"lowpass_hz = {self.lowpass_hz} must be below half of fs = {self.fs} "
+                "(the Nyquist frequency); lower it or raise fs"
+            )
+        if self.lowpass_hz and self.highpass_hz >= self.lowpass_hz:
+            raise ValueError("highpass_hz must be below lowpass_hz")
+        if len(self.split_fractions) != 3 or abs(sum(self.split_fractions) - 1) > 1e-6:
+            raise ValueError("split_fractions must be 3 numbers (train, val, test) summing to 1")
+        return self
+
+    def lead_names(self, available: list[str]) -> list[str]:
+        """The leads to keep, given the dataset's."""
+        if self.leads == "standard12":
+            return list(STANDARD_12)
+        return list(self.leads) if self.leads is not None else list(available)
+
+    def stored(self) -> dict[str, object]:
+        """The settings that change what is stored (the cache hash covers exactly these)."""
+        keys = ("fs", "leads", "missing_leads", "highpass_hz", "lowpass_hz", "normalize")
+        return {k: getattr(self, k) for k in (*keys, "rpeak_method", "cache_dtype")}
 
 
 class TrainConfig(Config):

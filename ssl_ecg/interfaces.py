@@ -7,65 +7,16 @@ extend with new fields without breaking existing plugins.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 from torch import nn
 
-
-# ------------------------------------------------------------------ data
-@dataclasses.dataclass
-class Record:
-    """One ECG recording as a dataset plugin yields it."""
-
-    signal: np.ndarray  # (C, T) float32, millivolts, at ``fs``
-    fs: float
-    leads: list[str]  # C names, in the order of ``signal``'s rows
-    record_id: str  # unique within the dataset
-    patient_id: str  # records of one person share it (patient-wise splits)
-    labels: dict[str, Any] = dataclasses.field(default_factory=dict)  # JSON-able (dx, age, sex..)
-    beats: np.ndarray | None = None  # (K,) int64 annotated beat positions, samples at ``fs``
-    beat_labels: np.ndarray | None = None  # (K,) str class of each beat (e.g. AAMI N/S/V/F/Q)
-    source: str = ""  # file it came from, for error messages
-
-
-class RecordSource:
-    """What a dataset factory returns: a list of record keys and a way to load each one.
-
-    Sources are pickled to worker processes, so keep them plain (paths and settings). ``load``
-    raises :class:`ssl_ecg.errors.DataError` naming the file and the problem on bad input.
-    """
-
-    leads: list[str]  # lead names its records may carry (known without reading them)
-
-    def keys(self) -> list[str]:
-        """Keys of every record, cheap to compute (no signal reads)."""
-        raise NotImplementedError
-
-    def load(self, key: str) -> Record:
-        """Read one record."""
-        raise NotImplementedError
-
-    def identity(self) -> str:
-        """Fingerprint of the source files (paths, sizes, mtimes) for the cache hash."""
-        return ""
-
-    def splits(self) -> dict[str, list[str]]:
-        """Dataset-defined splits, name -> record ids (e.g. MIT-BIH DS1/DS2); {} if none."""
-        return {}
-
-    def records(self) -> Iterator[Record]:
-        for key in self.keys():
-            yield self.load(key)
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetContext:
-    recipe_dir: Path  # relative ``root`` paths resolve against the recipe's folder
-    seed: int
+# Records and sources live in ssl_ecg.data.record (numpy only, so prepare workers stay light).
+from ssl_ecg.data.record import DatasetContext as DatasetContext
+from ssl_ecg.data.record import Record as Record
+from ssl_ecg.data.record import RecordSource as RecordSource
 
 
 @dataclasses.dataclass
@@ -75,6 +26,7 @@ class Batch:
     signal: torch.Tensor  # (B, C, T) float32
     fs: float
     lead_mask: torch.Tensor  # (B, C) bool, False where a lead is absent
+    rpeaks: torch.Tensor | None = None  # (B, K) int64 R-peak positions in the window, -1 = none
 
     def replace(self, **changes: Any) -> Batch:
         return dataclasses.replace(self, **changes)

@@ -19,7 +19,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ssl_ecg.build import build
-from ssl_ecg.data.windows import make_windows
+from ssl_ecg.data.prepare import prepare, training_records
 from ssl_ecg.errors import SslEcgError
 from ssl_ecg.interfaces import Batch
 from ssl_ecg.recipe import Recipe
@@ -78,10 +78,10 @@ def train(recipe: Recipe, run_dir: Path, progress: bool = True) -> list[dict[str
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     built = build(recipe)
-    windows = make_windows(built.source.records(), recipe.preprocess, built.leads)
-    signal = torch.from_numpy(windows.signal)  # (N, C, T)
-    lead_mask = torch.from_numpy(windows.lead_mask)  # (N, C)
-    n = signal.shape[0]
+    store = prepare(recipe, progress=progress).store
+    pre = recipe.preprocess
+    windows = store.windows(pre.window_s, pre.stride_s, training_records(store, recipe))
+    n = len(windows)
     if n < cfg.batch_size:
         raise SslEcgError(
             f"{recipe.path}: train.batch_size = {cfg.batch_size} but the data has only {n} windows"
@@ -134,9 +134,14 @@ def train(recipe: Recipe, run_dir: Path, progress: bool = True) -> list[dict[str
         for step in range(1, cfg.steps + 1):
             if pos + cfg.batch_size > n:
                 order, pos = torch.randperm(n, generator=gen), 0
-            idx = order[pos : pos + cfg.batch_size]
+            wb = windows.read(order[pos : pos + cfg.batch_size].numpy())
             pos += cfg.batch_size
-            batch = Batch(signal[idx].to(device), windows.fs, lead_mask[idx].to(device))
+            batch = Batch(
+                torch.from_numpy(wb.signal).to(device),
+                store.fs,
+                torch.from_numpy(wb.lead_mask).to(device),
+                torch.from_numpy(wb.rpeaks).to(device),
+            )
             views = []
             for _ in range(objective.n_views):
                 view = batch

@@ -24,6 +24,18 @@ def data_root() -> Path:
     return Path(os.environ.get("SSL_ECG_TEST_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Prepared data goes to a per-session folder, never the user's cache."""
+    old = os.environ.get("SSL_ECG_CACHE")
+    os.environ["SSL_ECG_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("SSL_ECG_CACHE", None)
+    else:
+        os.environ["SSL_ECG_CACHE"] = old
+
+
 @pytest.fixture(autouse=True)
 def _fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var in ("SSL_ECG_DISABLE_PLUGINS", "SSL_ECG_DISABLE_PLUGIN_AUTOLOAD", "SSL_ECG_PLUGINS"):

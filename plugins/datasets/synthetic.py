@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import DatasetContext, Record, RecordSource
+from ssl_ecg.data.record import DatasetContext, Record, RecordSource
 
 STANDARD_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
@@ -69,7 +69,8 @@ class SyntheticECG(RecordSource):
             leads=list(self.leads),
             record_id=f"synthetic-{cfg.seed}-{i:05d}",
             patient_id=f"synthetic-{cfg.seed}-{i:05d}",
-            labels={"heart_rate": hr}, source=f"synthetic record {i}",
+            labels={"heart_rate": hr},
+            source=f"synthetic record {i}",
         )
 
 

@@ -1,0 +1,218 @@
+"""The prepared-data cache: memory-mapped signal shards plus an index.
+
+Layout of one cache folder (``<cache root>/<dataset>-<hash16>/``)::
+
+    meta.json        what was prepared and how: dataset, settings, preprocessing, source hash,
+                     fs, leads, dtype, shards, splits, skipped records (with reasons)
+    records.json     one entry per record: ids, labels, shard, offset, length, leads present
+    signal_0000.bin  raw (samples, leads) arrays of every record, back to back, time-major
+    rpeaks.npy       R-peak positions, global sample index (sorted), detected at prepare time
+    beats.npy        annotated beat positions (global), beat_labels.npy their classes
+
+The folder name is a content hash of the dataset plugin and its settings, the source files'
+identity and the stored preprocessing settings: change any of them and a new cache is built;
+an old one is never silently reused. A cache is built in a temporary folder and renamed into
+place when complete, so an interrupted prepare leaves nothing half-written behind.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssl_ecg.config import PreprocessConfig
+from ssl_ecg.data.preprocess import Processed, process
+from ssl_ecg.data.record import RecordSource
+from ssl_ecg.errors import DataError
+
+CACHE_FORMAT = 1
+ENV_CACHE = "SSL_ECG_CACHE"
+SHARD_BYTES = 1 << 30
+
+
+def default_cache_root() -> Path:
+    """``$SSL_ECG_CACHE``, else ``$XDG_CACHE_HOME/ssl-ecg``, else ``~/.cache/ssl-ecg``."""
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ssl-ecg"
+
+
+def cache_root(pre: PreprocessConfig, recipe_dir: Path) -> Path:
+    """``[data] cache_dir`` (relative to the recipe) or the default root."""
+    if pre.cache_dir:
+        return (recipe_dir / Path(pre.cache_dir).expanduser()).resolve()
+    return default_cache_root()
+
+
+def content_hash(fingerprint: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------ parallel processing
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(source: RecordSource, pre: PreprocessConfig, leads: list[str]) -> None:
+    _WORKER.update(source=source, pre=pre, leads=leads)
+
+
+def _work(key: str) -> tuple[str, Processed | str]:
+    """Process one record in a worker: ("ok", Processed) or ("bad", reason)."""
+    try:
+        record = _WORKER["source"].load(key)
+        return "ok", process(record, _WORKER["pre"], _WORKER["leads"])
+    except DataError as exc:
+        return "bad", str(exc)
+    except Exception as exc:  # a reader failing on a strange file is bad input too
+        return "bad", f"record {key}: {type(exc).__name__}: {exc}"
+
+
+def _ordered_map(
+    keys: list[str], workers: int, init_args: tuple[Any, ...]
+) -> Iterator[tuple[str, tuple[str, Processed | str]]]:
+    """``(key, _work(key))`` in key order, at most ``4 * workers`` records in flight."""
+    _init_worker(*init_args)
+    if workers <= 1:
+        for key in keys:
+            yield key, _work(key)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                initargs=init_args) as pool:  # fmt: skip
+        pending: list[tuple[str, cf.Future]] = []
+        it = iter(keys)
+        try:
+            for key in it:
+                pending.append((key, pool.submit(_work, key)))
+                if len(pending) >= 4 * workers:
+                    done_key, fut = pending.pop(0)
+                    yield done_key, fut.result()
+            for done_key, fut in pending:
+                yield done_key, fut.result()
+        finally:
+            for _, fut in pending:
+                fut.cancel()
+
+
+class _ShardWriter:
+    """Appends (T, C) arrays to raw shard files, starting a new shard past ``SHARD_BYTES``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.sizes: list[int] = []  # samples per shard
+        self.file: Any = None
+
+    def write(self, arr: np.ndarray) -> tuple[int, int]:
+        """Append ``arr`` (T, C); returns (shard, offset in samples)."""
+        if self.file is None or self.sizes[-1] * arr.shape[1] * arr.itemsize >= SHARD_BYTES:
+            if self.file is not None:
+                self.file.close()
+            self.file = (self.folder / f"signal_{len(self.sizes):04d}.bin").open("wb")
+            self.sizes.append(0)
+        offset = self.sizes[-1]
+        self.file.write(np.ascontiguousarray(arr).tobytes())
+        self.sizes[-1] += arr.shape[0]
+        return len(self.sizes) - 1, offset
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def build_cache(
+    source: RecordSource,
+    pre: PreprocessConfig,
+    leads: list[str],
+    folder: Path,
+    describe: dict[str, Any],
+    *,
+    workers: int = 0,
+    skip_bad: bool = False,
+    on_record: Callable[[str], None] | None = None,
+) -> Path:
+    """Prepare every record of ``source`` into ``folder`` (built aside, renamed when complete)."""
+    keys = source.keys()
+    if not keys:
+        raise DataError(f"{describe['dataset']['name']}: the dataset has no records")
+    workers = workers or min(os.cpu_count() or 1, len(keys))
+    if len(keys) < 4:
+        workers = 1
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    t0 = time.perf_counter()
+    writer = _ShardWriter(tmp)
+    records: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    rpeaks: list[np.ndarray] = []
+    beats: list[np.ndarray] = []
+    beat_labels: list[str] = []
+    base = 0  # global sample index of the next record
+    try:
+        for key, (status, result) in _ordered_map(keys, workers, (source, pre, leads)):
+            if on_record is not None:
+                on_record(key)
+            if status == "bad":
+                if not skip_bad:
+                    raise DataError(f"{result} (run with --skip-bad to skip such records)")
+                skipped.append({"record": key, "reason": str(result)})
+                continue
+            assert isinstance(result, Processed)
+            shard, offset = writer.write(result.signal)
+            n = result.signal.shape[0]
+            records.append({
+                "record_id": result.record_id, "patient_id": result.patient_id,
+                "source": result.source, "source_fs": result.source_fs, "shard": shard,
+                "offset": offset, "start": base, "n_samples": n,
+                "present": result.present.tolist(), "labels": result.labels,
+                "n_rpeaks": int(result.rpeaks.size), "n_beats": int(result.beats.size),
+            })  # fmt: skip
+            rpeaks.append(result.rpeaks + base)
+            beats.append(result.beats + base)
+            beat_labels.extend(result.beat_labels or [""] * result.beats.size)
+            base += n
+        writer.close()
+        if not records:
+            raise DataError(f"every record was skipped as bad; first: {skipped[0]['reason']}")
+        np.save(tmp / "rpeaks.npy", np.concatenate(rpeaks).astype(np.int64))
+        np.save(tmp / "beats.npy", np.concatenate(beats).astype(np.int64))
+        np.save(tmp / "beat_labels.npy", np.asarray(beat_labels, dtype=str))
+        prepared = {r["record_id"] for r in records}
+        splits = {name: [r for r in ids if r in prepared] for name, ids in source.splits().items()}
+        meta = {
+            **describe,
+            "format": CACHE_FORMAT,
+            "fs": pre.fs,
+            "leads": leads,
+            "dtype": pre.cache_dtype,
+            "shards": writer.sizes,
+            "n_records": len(records),
+            "n_samples": base,
+            "splits": splits,
+            "skipped": skipped,
+            "seconds": round(time.perf_counter() - t0, 2),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (tmp / "records.json").write_text(json.dumps(records))
+        (tmp / "skipped.json").write_text(json.dumps(skipped, indent=1))
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process finished the same cache first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        writer.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
