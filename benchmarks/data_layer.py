@@ -103,11 +103,15 @@ def main() -> None:
         if mitdb.is_dir():
             rec = _recipe(tmp, f'name = "mitbih"\nroot = "{mitdb}"\nexclude_paced = false')
             p = run("prepare", rec, tmp / "c-mit")
-            print(f"[1] MIT-BIH prepare, {p['records']} records: {p['prepare_s']:.1f} s "
-                  f"(target <= 60 s)")  # fmt: skip
+            print(
+                f"[1] MIT-BIH prepare, {p['records']} records: {p['prepare_s']:.1f} s "
+                f"(target <= 60 s)"
+            )
             r = run("read", rec, tmp / "c-mit", batches=400)
-            print(f"[2] random 2.5 s windows, batches of 256: {r['windows_per_s']:,.0f} windows/s "
-                  f"over {r['windows']:,} windows (target >= 20,000)")  # fmt: skip
+            print(
+                f"[2] random 2.5 s windows, batches of 256: {r['windows_per_s']:,.0f} windows/s "
+                f"over {r['windows']:,} windows (target >= 20,000)"
+            )
         else:
             print(f"[1,2] skipped: {mitdb} not found (set --data or SSL_ECG_TEST_DATA)")
         rows = []
@@ -116,15 +120,20 @@ def main() -> None:
             p = run("prepare", rec, tmp / f"c-syn-{n}")
             r = run("read", rec, tmp / f"c-syn-{n}")
             rows.append((n, p, r))
-            print(f"[3] synthetic x{n:>5}: prepare {p['prepare_s']:6.1f} s, main anon "
-                  f"{p['anon_mb']:6.0f} MiB, main peak rss {p['rss_mb']:6.0f} MiB, worker peak "
-                  f"{p['children_rss_mb']:6.0f} MiB | read anon {r['anon_mb']:6.0f} MiB, "
-                  f"peak rss {r['rss_mb']:6.0f} MiB, {r['windows_per_s']:,.0f} windows/s")  # fmt: skip
+            print(
+                f"[3] synthetic x{n:>5}: prepare {p['prepare_s']:6.1f} s, main anon "
+                f"{p['anon_mb']:6.0f} MiB, main peak rss {p['rss_mb']:6.0f} MiB, worker peak "
+                f"{p['children_rss_mb']:6.0f} MiB | read anon {r['anon_mb']:6.0f} MiB, "
+                f"peak rss {r['rss_mb']:6.0f} MiB, {r['windows_per_s']:,.0f} windows/s"
+            )
         (_, p1, r1), (_, p2, r2) = rows
-        print(f"[3] growth x{args.grow}: prepare main peak rss ratio {p2['rss_mb'] / p1['rss_mb']:.2f}, "
-              f"worker peak ratio {p2['children_rss_mb'] / p1['children_rss_mb']:.2f}, "
-              f"read anon ratio {r2['anon_mb'] / r1['anon_mb']:.2f}, "
-              f"read peak rss ratio {r2['rss_mb'] / r1['rss_mb']:.2f} (target <= 1.20)")  # fmt: skip
+        ratio = p2["rss_mb"] / p1["rss_mb"]
+        print(
+            f"[3] growth x{args.grow}: prepare main peak rss ratio {ratio:.2f}, "
+            f"worker peak ratio {p2['children_rss_mb'] / p1['children_rss_mb']:.2f}, "
+            f"read anon ratio {r2['anon_mb'] / r1['anon_mb']:.2f}, "
+            f"read peak rss ratio {r2['rss_mb'] / r1['rss_mb']:.2f} (target <= 1.20)"
+        )
 
 
 if __name__ == "__main__":

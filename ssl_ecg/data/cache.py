@@ -175,7 +175,8 @@ def build_cache(
                 "record_id": result.record_id, "patient_id": result.patient_id,
                 "source": result.source, "source_fs": result.source_fs, "shard": shard,
                 "offset": offset, "start": base, "n_samples": n,
-                "present": result.present.tolist(), "labels": result.labels,
+                "present": result.present.tolist(), "flat_leads": result.flat_leads,
+                "labels": result.labels,
                 "n_rpeaks": int(result.rpeaks.size), "n_beats": int(result.beats.size),
             })  # fmt: skip
             rpeaks.append(result.rpeaks + base)

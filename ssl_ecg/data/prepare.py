@@ -130,6 +130,9 @@ def summary(store: Store, recipe: Recipe) -> dict[str, Any]:
         "preprocessing": meta["preprocessing"],
         "windows": len(store.windows(pre.window_s, pre.stride_s)),
         "splits": per_split,
+        "flat_leads_masked": {
+            r["record_id"]: r["flat_leads"] for r in store.records if r.get("flat_leads")
+        },
         "skipped": meta["skipped"],
         "prepare_seconds": meta["seconds"],
     }

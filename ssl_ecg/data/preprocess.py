@@ -34,17 +34,21 @@ class Processed:
     beats: np.ndarray  # (K,) int64, samples at the target fs
     beat_labels: list[str]
     labels: dict
+    flat_leads: list[str] = dataclasses.field(default_factory=list)
 
 
-def check_signal(signal: np.ndarray, leads: list[str], source: str) -> None:
-    """NaN or flat leads are bad input: a :class:`DataError` naming the file and the lead."""
-    nan_rows = np.isnan(signal).any(axis=1)
+def check_signal(signal: np.ndarray, leads: list[str], source: str) -> np.ndarray:
+    """Refuse an empty signal or NaNs (a :class:`DataError` naming the file and the lead);
+    return which leads of ``signal`` (C, T) are flat (std < 1e-6 mV: disconnected)."""
+    if signal.ndim != 2 or signal.shape[0] != len(leads):
+        raise DataError(f"{source}: signal of shape {signal.shape} does not match leads {leads}")
+    if signal.shape[1] == 0:
+        raise DataError(f"{source}: the signal is empty")
+    nan_rows = np.isnan(signal).any(axis=1)  # (C,)
     if nan_rows.any():
-        raise DataError(f"{source}: lead {leads[int(np.argmax(nan_rows))]} contains NaN values")
-    flat = signal.std(axis=1) < FLAT_STD_MV
-    if flat.any():
-        lead = leads[int(np.argmax(flat))]
-        raise DataError(f"{source}: lead {lead} is flat (disconnected?)")
+        lead = leads[int(np.argmax(nan_rows))]
+        raise DataError(f"{source}: lead {lead} contains NaN values (missing samples)")
+    return signal.std(axis=1, dtype=np.float64) < FLAT_STD_MV  # (C,)
 
 
 def select_leads(record: Record, leads: list[str], missing: str) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +147,15 @@ def process(record: Record, pre: PreprocessConfig, leads: list[str]) -> Processe
     if record.fs <= 0:
         raise DataError(f"{source}: sampling rate {record.fs} is not positive")
     sig, present = select_leads(record, leads, pre.missing_leads)
-    check_signal(sig[present], [n for n, p in zip(leads, present, strict=True) if p], source)
+    flat = check_signal(sig, leads, source) & present  # a flat lead counts as a missing one
+    if flat.any():
+        names = [n for n, f in zip(leads, flat, strict=True) if f]
+        if pre.missing_leads == "error" or flat.sum() == present.sum():
+            raise DataError(
+                f"{source}: lead {names[0]} is flat over the whole record (disconnected?)"
+            )
+        present &= ~flat
+        sig[flat] = 0.0
     rpeaks = detect_rpeaks(record, pre.rpeak_method)
     sig = bandpass(sig, record.fs, pre.highpass_hz, pre.lowpass_hz, source)
     sig = resample(sig, record.fs, pre.fs, source)
@@ -171,4 +183,5 @@ def process(record: Record, pre: PreprocessConfig, leads: list[str]) -> Processe
         beats=beats,
         beat_labels=beat_labels,
         labels=dict(record.labels),
+        flat_leads=[n for n, f in zip(leads, flat, strict=True) if f],
     )

@@ -1,0 +1,158 @@
+"""MIT-BIH Arrhythmia Database (PhysioNet ``mitdb``): 48 half-hour two-lead records, 360 Hz.
+
+Source: Moody GB, Mark RG, "The impact of the MIT-BIH Arrhythmia Database", IEEE Eng Med Biol
+20(3):45-50 (2001), https://physionet.org/content/mitdb/. Records are read with ``wfdb``
+(``rdrecord`` and ``rdann(record, "atr")``); leads keep their header names (MLII, V1, V2, V4, V5).
+
+Beats and classes follow ANSI/AAMI EC57 as used by de Chazal et al., "Automatic classification of
+heartbeats using ECG morphology and heartbeat interval features", IEEE TBME 51(7):1196-1206
+(2004). Beat annotation symbols and their AAMI class:
+
+* N (normal, bundle branch block): ``N`` ``L`` ``R`` ``e`` ``j``
+* S (supraventricular ectopic): ``A`` ``a`` ``J`` ``S``
+* V (ventricular ectopic): ``V`` ``E``
+* F (fusion): ``F``
+* Q (paced, fusion of paced and normal, unclassifiable): ``/`` ``f`` ``Q``
+
+Every other annotation is not a beat and is dropped: rhythm changes ``+``, signal quality ``~``,
+comments ``"``, ``|`` isolated QRS-like artefacts, ``x`` non-conducted P waves, ``!`` ventricular
+flutter waves and ``[`` ``]`` flutter onset/offset.
+
+Splits (``splits()``): de Chazal's inter-patient DS1 (training) and DS2 (test). The MIT-BIH
+directory states that records 201 and 202 come from one subject, so both carry patient id
+``201``; with ``strict_inter_patient`` (default) record 202 leaves DS2 so that DS1 and DS2
+share no patient. The paced records 102, 104, 107 and 217 are in neither list and are left out
+by default (``exclude_paced``), as AAMI recommends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from ssl_ecg import Config, Spec, hookimpl
+from ssl_ecg.data.record import DatasetContext, Record, RecordSource
+from ssl_ecg.data.wfdb_io import (
+    files_identity,
+    find_records,
+    read_annotations,
+    read_record,
+    resolve_root,
+)
+from ssl_ecg.errors import DataError, did_you_mean
+
+AAMI_CLASSES = ("N", "S", "V", "F", "Q")
+AAMI: dict[str, str] = {
+    **dict.fromkeys("NLRej", "N"),
+    **dict.fromkeys("AaJS", "S"),
+    **dict.fromkeys("VE", "V"),
+    "F": "F",
+    **dict.fromkeys("/fQ", "Q"),
+}
+PACED = ("102", "104", "107", "217")
+SAME_PATIENT = {"202": "201"}  # MIT-BIH directory: records 201 and 202 are from one subject
+DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124",
+       "201", "203", "205", "207", "208", "209", "215", "220", "223", "230")  # fmt: skip
+DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212",
+       "213", "214", "219", "221", "222", "228", "231", "232", "233", "234")  # fmt: skip
+LEADS = ["MLII", "V1", "V2", "V4", "V5"]
+
+
+class MitbihConfig(Config):
+    root: str = Field(
+        description="folder holding the MIT-BIH records (100.hea, 100.dat, 100.atr, ...); "
+        "a relative path is read from the recipe's folder"
+    )
+    records: list[str] | None = Field(
+        None, description="read only these records (e.g. ['100', '101']); default: all"
+    )
+    exclude_paced: bool = Field(True, description="leave out the paced records 102, 104, 107, 217")
+    strict_inter_patient: bool = Field(
+        True,
+        description="drop record 202 (same patient as 201, in DS1) from DS2; false gives "
+        "de Chazal's exact DS1/DS2 lists",
+    )
+
+
+class MitbihArrhythmia(RecordSource):
+    """The records under ``root``; keys are record names ('100')."""
+
+    def __init__(self, config: MitbihConfig, root: Path) -> None:
+        self.config = config
+        self.root = root
+        self.leads = list(LEADS)
+
+    def keys(self) -> list[str]:
+        names = [p.relative_to(self.root).as_posix() for p in find_records(self.root)]
+        if not names:
+            raise DataError(f"{self.root}: no MIT-BIH records found (no RECORDS or *.hea files)")
+        if self.config.records is not None:
+            for name in self.config.records:
+                if name not in names:
+                    hint = did_you_mean(name, names)
+                    raise DataError(f"{self.root}: has no record '{name}' (data.records){hint}")
+            names = [n for n in names if n in self.config.records]
+        if self.config.exclude_paced:
+            names = [n for n in names if n not in PACED]
+        return names
+
+    def load(self, key: str) -> Record:
+        path = self.root / key
+        rec = read_record(path)
+        samples, symbols = read_annotations(path, "atr")
+        keep = np.array([s in AAMI for s in symbols], dtype=bool)  # (K_all,)
+        beats = samples[keep]  # (K,)
+        classes = np.array([AAMI[s] for s in np.asarray(symbols, dtype=object)[keep]], dtype="<U1")
+        inside = (beats >= 0) & (beats < rec.signal.shape[1])
+        return Record(
+            signal=rec.signal,
+            fs=rec.fs,
+            leads=rec.leads,
+            record_id=key,
+            patient_id=SAME_PATIENT.get(key, key),
+            labels={**demographics(rec.comments), "aami_counts": aami_counts(classes)},
+            beats=beats[inside],
+            beat_labels=classes[inside],
+            source=rec.source,
+        )
+
+    def identity(self) -> str:
+        return files_identity(self.root, [self.root / k for k in self.keys()])
+
+    def splits(self) -> dict[str, list[str]]:
+        keys = set(self.keys())
+        ds2 = [r for r in DS2 if not (self.config.strict_inter_patient and r in SAME_PATIENT)]
+        return {"DS1": [r for r in DS1 if r in keys], "DS2": [r for r in ds2 if r in keys]}
+
+
+def aami_counts(classes: np.ndarray) -> dict[str, int]:
+    """Beats per AAMI class, every class present (zeros included)."""
+    return {c: int((classes == c).sum()) for c in AAMI_CLASSES}
+
+
+def demographics(comments: list[str]) -> dict[str, Any]:
+    """Age and sex from the first header comment ('69 M 1085 1629 x1'; age -1 = unknown)."""
+    fields = comments[0].split() if comments else []
+    age = int(fields[0]) if fields and fields[0].lstrip("-").isdigit() else -1
+    sex = {"M": "male", "F": "female"}.get(fields[1] if len(fields) > 1 else "")
+    return {"age": age if age >= 0 else None, "sex": sex}
+
+
+def build(config: MitbihConfig, context: DatasetContext) -> MitbihArrhythmia:
+    root = resolve_root(config.root, context.recipe_dir, "MIT-BIH Arrhythmia records")
+    return MitbihArrhythmia(config, root)
+
+
+@hookimpl
+def register_datasets() -> list[Spec]:
+    return [
+        Spec(
+            name="mitbih",
+            factory=build,
+            config=MitbihConfig,
+            summary="MIT-BIH Arrhythmia (PhysioNet mitdb) with AAMI beat classes and DS1/DS2",
+        )
+    ]

@@ -1,0 +1,197 @@
+"""ECGs already in a numpy array: a ``.npy`` file of shape (N, C, T) plus a JSON sidecar.
+
+So users with arrays need no conversion step. The array (millivolts) is memory-mapped
+(``np.load(mmap_mode="r")``, https://numpy.org/doc/stable/reference/generated/numpy.load.html),
+so only the record being read is loaded. The sidecar (``<path>.json``, else ``<stem>.json``
+beside the array, or ``meta``) is a JSON object::
+
+    {"fs": 500, "leads": ["I", "II"],            # required; len(leads) == C
+     "labels": [...], "patient_ids": [...],      # optional, N entries each
+     "record_ids": [...]}                        # optional, N unique entries
+
+A label that is a JSON object becomes the record's labels; any other value becomes
+``{"label": value}``. Records default to ids ``"0".."N-1"`` and one patient each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from ssl_ecg import Config, Spec, hookimpl
+from ssl_ecg.data.record import DatasetContext, Record, RecordSource
+from ssl_ecg.data.wfdb_io import resolve_path
+from ssl_ecg.errors import DataError, did_you_mean
+
+SIDECAR_KEYS = ("fs", "leads", "labels", "patient_ids", "record_ids")
+
+
+class NumpyConfig(Config):
+    path: str = Field(
+        description=".npy file of shape (records, leads, samples) in millivolts; a relative "
+        "path is read from the recipe's folder"
+    )
+    meta: str | None = Field(
+        None,
+        description="sidecar JSON with fs, leads (and optional labels, patient_ids, "
+        "record_ids); default: <path>.json or <stem>.json beside the array",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Sidecar:
+    """What the sidecar says, checked against the array's shape (N, C, T)."""
+
+    path: Path
+    fs: float
+    leads: list[str]
+    labels: list[Any] | None
+    patient_ids: list[str]
+    record_ids: list[str]
+
+
+class NumpyArrays(RecordSource):
+    """Record ``i`` is ``array[i]`` (C, T); keys are ``"0".."N-1"``."""
+
+    def __init__(self, path: Path, meta: Sidecar) -> None:
+        self.path = path  # the memmap is reopened per read: sources are pickled to workers
+        self.meta = meta
+        self.leads = list(meta.leads)
+
+    def keys(self) -> list[str]:
+        return [str(i) for i in range(len(self.meta.record_ids))]
+
+    def load(self, key: str) -> Record:
+        i = int(key)
+        array = np.load(self.path, mmap_mode="r")  # (N, C, T)
+        signal = np.array(array[i], dtype=np.float32)  # (C, T), copied out of the map
+        source = f"{self.path}[{i}]"
+        return Record(
+            signal=signal,
+            fs=self.meta.fs,
+            leads=list(self.leads),
+            record_id=self.meta.record_ids[i],
+            patient_id=self.meta.patient_ids[i],
+            labels=record_labels(self.meta.labels[i]) if self.meta.labels is not None else {},
+            source=source,
+        )
+
+    def identity(self) -> str:
+        digest = hashlib.sha256()
+        for file in (self.path, self.meta.path):
+            st = file.stat()
+            digest.update(repr((str(file), st.st_size, st.st_mtime_ns)).encode())
+        return digest.hexdigest()
+
+
+def record_labels(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {"label": value}
+
+
+def array_shape(path: Path) -> tuple[int, int, int]:
+    """Shape (N, C, T) of the ``.npy`` file, read from its header only."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; set data.path to a .npy file (N, C, T)")
+    try:
+        array = np.load(path, mmap_mode="r")
+    except Exception as exc:  # numpy raises ValueError/OSError/pickle errors on non-.npy files
+        raise DataError(f"{path}: not a readable .npy array ({exc})") from exc
+    if not isinstance(array, np.ndarray) or array.ndim != 3:
+        shape = getattr(array, "shape", "?")
+        raise DataError(f"{path}: expected shape (records, leads, samples), got {shape}")
+    if not np.issubdtype(array.dtype, np.number):
+        raise DataError(f"{path}: holds {array.dtype} values, not numbers")
+    n, c, t = array.shape
+    return n, c, t
+
+
+def find_sidecar(path: Path, meta: str | None, recipe_dir: Path) -> Path:
+    if meta is not None:
+        file = resolve_path(meta, recipe_dir)
+        if not file.is_file():
+            raise DataError(f"{file}: sidecar not found (data.meta)")
+        return file
+    candidates = [path.with_name(path.name + ".json"), path.with_suffix(".json")]
+    for file in candidates:
+        if file.is_file():
+            return file
+    raise DataError(
+        f"{path}: no sidecar JSON (looked for {candidates[0].name} and {candidates[1].name}); "
+        "write one with fs and leads, or set data.meta"
+    )
+
+
+def read_sidecar(file: Path, shape: tuple[int, int, int]) -> Sidecar:
+    """Parse and check the sidecar against the array shape (N, C, T)."""
+    n, c, _ = shape
+    try:
+        raw = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{file}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+    except OSError as exc:
+        raise DataError(f"{file}: cannot read ({exc.strerror})") from exc
+    if not isinstance(raw, dict):
+        raise DataError(f"{file}: must hold a JSON object with fs and leads")
+    for key in raw:
+        if key not in SIDECAR_KEYS:
+            raise DataError(f"{file}: unknown key '{key}'{did_you_mean(key, SIDECAR_KEYS)}")
+    for key in ("fs", "leads"):
+        if key not in raw:
+            raise DataError(f"{file}: missing key '{key}' (needs fs in Hz and the {c} lead names)")
+    fs = raw["fs"]
+    if isinstance(fs, bool) or not isinstance(fs, int | float) or fs <= 0:
+        raise DataError(f"{file}: 'fs' must be the sampling rate in Hz (a positive number)")
+    leads = _list(file, raw, "leads", c, f"C = {c} leads")
+    if leads is None or not all(isinstance(x, str) for x in leads):
+        raise DataError(f"{file}: 'leads' must list the {c} lead names (strings)")
+    labels = _list(file, raw, "labels", n, f"N = {n} records")
+    record_ids = _ids(file, raw, "record_ids", n) or [str(i) for i in range(n)]
+    if len(set(record_ids)) != n:
+        raise DataError(f"{file}: 'record_ids' has duplicates")
+    patient_ids = _ids(file, raw, "patient_ids", n) or list(record_ids)
+    return Sidecar(file, float(fs), leads, labels, patient_ids, record_ids)
+
+
+def _list(file: Path, raw: dict[str, Any], key: str, size: int, what: str) -> list[Any] | None:
+    """``raw[key]`` as a list of ``size`` entries, or None when absent."""
+    if key not in raw:
+        return None
+    value = raw[key]
+    if not isinstance(value, list) or len(value) != size:
+        got = f"{len(value)} entries" if isinstance(value, list) else type(value).__name__
+        raise DataError(f"{file}: '{key}' has {got} but the array has {what}")
+    return value
+
+
+def _ids(file: Path, raw: dict[str, Any], key: str, n: int) -> list[str] | None:
+    values = _list(file, raw, key, n, f"N = {n} records")
+    if values is None:
+        return None
+    if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
+        raise DataError(f"{file}: '{key}' must hold strings or integers")
+    return [str(v) for v in values]
+
+
+def build(config: NumpyConfig, context: DatasetContext) -> NumpyArrays:
+    path = resolve_path(config.path, context.recipe_dir)
+    shape = array_shape(path)
+    meta = read_sidecar(find_sidecar(path, config.meta, context.recipe_dir), shape)
+    return NumpyArrays(path, meta)
+
+
+@hookimpl
+def register_datasets() -> list[Spec]:
+    return [
+        Spec(
+            name="numpy",
+            factory=build,
+            config=NumpyConfig,
+            summary="a .npy array (records, leads, samples) in mV plus a JSON sidecar (fs, leads)",
+        )
+    ]

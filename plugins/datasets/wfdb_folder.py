@@ -1,0 +1,133 @@
+"""Any folder of WFDB records (PhysioNet's header + signal format), found recursively.
+
+Format: https://physionet.org/physiotools/wag/header-5.htm; read with the ``wfdb`` package
+(https://wfdb.readthedocs.io) through :mod:`ssl_ecg.data.wfdb_io`. Records come from a
+``RECORDS`` file in ``root`` when there is one, else from every ``*.hea`` below it. Labels are the
+header's ``# Key: value`` comment lines (keys lowercased). Each record is its own patient unless
+``patient_key`` names a comment that holds a patient id.
+
+Limitation: without a ``RECORDS`` file, the segment headers of a multi-segment record are found
+as records of their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from ssl_ecg import Config, Spec, hookimpl
+from ssl_ecg.data.record import DatasetContext, Record, RecordSource
+from ssl_ecg.data.wfdb_io import (
+    files_identity,
+    find_records,
+    parse_comments,
+    read_header,
+    read_record,
+    resolve_root,
+)
+from ssl_ecg.errors import DataError, SslEcgError, did_you_mean
+
+
+class WfdbConfig(Config):
+    root: str = Field(
+        description="folder of WFDB records (*.hea + signal files, searched recursively, or "
+        "listed in a RECORDS file); a relative path is read from the recipe's folder"
+    )
+    records: list[str] | None = Field(
+        None, description="read only these records (paths relative to root, no extension)"
+    )
+    leads_hint: list[str] | None = Field(
+        None,
+        description="lead names the records may carry; default: read from every header "
+        "(one pass over the headers, no signals)",
+    )
+    patient_key: str | None = Field(
+        None,
+        description="header comment key holding the patient id (e.g. 'patient' for "
+        "'# Patient: 17'); default: one patient per record",
+    )
+
+
+class WfdbFolder(RecordSource):
+    """Records under ``root``; keys are paths relative to it without extension ('sub/rec1')."""
+
+    def __init__(self, config: WfdbConfig, root: Path) -> None:
+        self.config = config
+        self.root = root
+        self._leads: list[str] | None = list(config.leads_hint) if config.leads_hint else None
+
+    @property
+    def leads(self) -> list[str]:  # type: ignore[override]
+        """Lead names over all headers in first-seen order (computed once, headers only)."""
+        if self._leads is None:
+            self._leads = scan_leads([self.root / k for k in self.keys()])
+        return self._leads
+
+    def keys(self) -> list[str]:
+        keys = [p.relative_to(self.root).as_posix() for p in find_records(self.root)]
+        if not keys:
+            raise DataError(f"{self.root}: no WFDB records found (no RECORDS or *.hea files)")
+        if self.config.records is None:
+            return keys
+        for name in self.config.records:
+            if name not in keys:
+                raise DataError(
+                    f"{self.root}: has no record '{name}' (data.records){did_you_mean(name, keys)}"
+                )
+        chosen = set(self.config.records)
+        return [k for k in keys if k in chosen]
+
+    def load(self, key: str) -> Record:
+        rec = read_record(self.root / key)
+        labels = parse_comments(rec.comments)
+        return Record(
+            signal=rec.signal,
+            fs=rec.fs,
+            leads=rec.leads,
+            record_id=key,
+            patient_id=self._patient(key, labels, rec.source),
+            labels=labels,
+            source=rec.source,
+        )
+
+    def _patient(self, key: str, labels: dict[str, str], source: str) -> str:
+        name = self.config.patient_key
+        if name is None:
+            return key
+        value = labels.get(name.lower(), "")
+        if not value:
+            raise DataError(f"{source}: no '# {name}: ...' comment (data.patient_key = '{name}')")
+        return value
+
+    def identity(self) -> str:
+        return files_identity(self.root, [self.root / k for k in self.keys()])
+
+
+def scan_leads(paths: list[Path]) -> list[str]:
+    """Union of the headers' lead names, first-seen order; unreadable headers are skipped here
+    (reading their record reports them)."""
+    seen: dict[str, None] = {}
+    for path in paths:
+        try:
+            leads = read_header(path).leads
+        except SslEcgError:
+            continue
+        seen.update(dict.fromkeys(leads))
+    return list(seen)
+
+
+def build(config: WfdbConfig, context: DatasetContext) -> WfdbFolder:
+    return WfdbFolder(config, resolve_root(config.root, context.recipe_dir, "WFDB records"))
+
+
+@hookimpl
+def register_datasets() -> list[Spec]:
+    return [
+        Spec(
+            name="wfdb",
+            factory=build,
+            config=WfdbConfig,
+            summary="any folder of WFDB records (recursive); header comments become labels",
+        )
+    ]
