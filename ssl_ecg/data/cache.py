@@ -4,7 +4,8 @@ Layout of one cache folder (``<cache root>/<dataset>-<hash16>/``)::
 
     meta.json        what was prepared and how: dataset, settings, preprocessing, source hash,
                      fs, leads, dtype, shards, splits, skipped records (with reasons)
-    records.json     one entry per record: ids, labels, shard, offset, length, leads present
+    index.npz        per-record arrays read on open: start, length, shard, leads present, ids
+    records.json     one entry per record with its labels (read only when labels are needed)
     signal_0000.bin  raw (samples, leads) arrays of every record, back to back, time-major
     rpeaks.npy       R-peak positions, global sample index (sorted), detected at prepare time
     beats.npy        annotated beat positions (global), beat_labels.npy their classes
@@ -35,7 +36,7 @@ from ssl_ecg.data.preprocess import Processed, process
 from ssl_ecg.data.record import RecordSource
 from ssl_ecg.errors import DataError
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 ENV_CACHE = "SSL_ECG_CACHE"
 SHARD_BYTES = 1 << 30
 
@@ -206,6 +207,15 @@ def build_cache(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (tmp / "records.json").write_text(json.dumps(records))
+        np.savez(
+            tmp / "index.npz",
+            start=np.array([r["start"] for r in records], dtype=np.int64),
+            n_samples=np.array([r["n_samples"] for r in records], dtype=np.int64),
+            shard=np.array([r["shard"] for r in records], dtype=np.int32),
+            present=np.array([r["present"] for r in records], dtype=bool),
+            record_id=np.array([r["record_id"] for r in records], dtype=str),
+            patient_id=np.array([r["patient_id"] for r in records], dtype=str),
+        )
         (tmp / "skipped.json").write_text(json.dumps(skipped, indent=1))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         try:

@@ -36,7 +36,7 @@ class Store:
             )
         self.folder = folder
         self.meta: dict[str, Any] = json.loads(meta_file.read_text())
-        self.records: list[dict[str, Any]] = json.loads((folder / "records.json").read_text())
+        index = np.load(folder / "index.npz")
         self.fs = float(self.meta["fs"])
         self.leads: list[str] = list(self.meta["leads"])
         c = len(self.leads)
@@ -48,15 +48,23 @@ class Store:
         # global sample index where each shard starts
         sizes = np.asarray(self.meta["shards"], dtype=np.int64)
         self.shard_base = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        self.rec_start = np.array([r["start"] for r in self.records], dtype=np.int64)
-        self.rec_len = np.array([r["n_samples"] for r in self.records], dtype=np.int64)
-        self.rec_shard = np.array([r["shard"] for r in self.records], dtype=np.int64)
-        self.present = np.array([r["present"] for r in self.records], dtype=bool).reshape(-1, c)
-        self.record_ids = [r["record_id"] for r in self.records]
-        self.patient_ids = [r["patient_id"] for r in self.records]
+        self.rec_start = index["start"]  # (R,) global sample index of each record
+        self.rec_len = index["n_samples"]  # (R,)
+        self.rec_shard = index["shard"].astype(np.int64)  # (R,)
+        self.present = index["present"].reshape(-1, c)  # (R, C)
+        self.record_ids = index["record_id"].tolist()
+        self.patient_ids = index["patient_id"].tolist()
+        self._records: list[dict[str, Any]] | None = None
         self.rpeaks = np.load(folder / "rpeaks.npy", mmap_mode="r")
         self.beats = np.load(folder / "beats.npy", mmap_mode="r")
         self.beat_labels = np.load(folder / "beat_labels.npy", mmap_mode="r")
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Per-record entries with labels (records.json, read on first use)."""
+        if self._records is None:
+            self._records = json.loads((self.folder / "records.json").read_text())
+        return self._records
 
     # ------------------------------------------------------------- splits
     def splits(self, fractions: list[float], seed: int) -> dict[str, np.ndarray]:
@@ -84,7 +92,7 @@ class Windows:
             raise DataError("window_s and stride_s must be at least one sample long")
         self.store = store
         self.length = length
-        recs = np.arange(len(store.records)) if records is None else np.asarray(records)
+        recs = np.arange(store.rec_len.size) if records is None else np.asarray(records)
         lens = store.rec_len[recs]
         counts = np.where(lens >= length, 1 + (lens - length) // hop, 0)
         self.record = np.repeat(recs, counts)  # (N,) record of each window
