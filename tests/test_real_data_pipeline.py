@@ -67,3 +67,34 @@ def test_ds1_training_split_never_sees_ds2(tmp_path: Path) -> None:
 
     chosen = {store.record_ids[i] for i in training_records(store, r)}
     assert chosen == {"101", "201"}
+
+
+def test_truncated_record_fails_clearly_and_skip_bad_reports_it(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from ssl_ecg.cli import app
+
+    copy = tmp_path / "mitdb"
+    copy.mkdir()
+    for rec in ("100", "101"):
+        for ext in ("hea", "dat", "atr"):
+            shutil.copy(MITDB / f"{rec}.{ext}", copy / f"{rec}.{ext}")
+    (copy / "101.dat").write_bytes((MITDB / "101.dat").read_bytes()[:100_000])
+    path = tmp_path / "trunc.toml"
+    path.write_text(
+        f'[data]\nname = "mitbih"\nroot = "{copy}"\n'
+        '[encoder]\nname = "resnet1d"\n[objective]\nname = "simclr"\n'
+    )
+    runner = CliRunner()
+    failed = runner.invoke(app, ["data", "prepare", str(path)])
+    assert failed.exit_code == 2
+    (line,) = failed.stderr.strip().splitlines()
+    assert f"{copy / '101.dat'}" in line and "truncated" in line and "--skip-bad" in line
+    ok = runner.invoke(app, ["data", "prepare", str(path), "--skip-bad"])
+    assert ok.exit_code == 0, ok.output
+    info = json.loads(runner.invoke(app, ["data", "info", str(path), "--json"]).stdout)
+    assert info["records"] == 1 and [s["record"] for s in info["skipped"]] == ["101"]
+    assert "truncated" in info["skipped"][0]["reason"]
