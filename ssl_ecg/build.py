@@ -20,6 +20,7 @@ from ssl_ecg.interfaces import (
 )
 from ssl_ecg.recipe import Component, Recipe, _validate
 from ssl_ecg.registry import get_registry
+from ssl_ecg.views import make_views
 
 
 def _call(recipe: Recipe, component: Component, context: Any) -> Any:
@@ -82,14 +83,9 @@ def check(recipe: Recipe) -> Built:
     batch = Batch(x, recipe.preprocess.fs, torch.ones(2, len(built.leads), dtype=torch.bool))
     gen = torch.Generator().manual_seed(0)
     try:
-        views = []
-        for _ in range(built.objective.n_views):
-            view = batch
-            for aug in built.augmentations:
-                view = aug(view, gen)
-            views.append(view.signal)
+        views = make_views(batch, built.augmentations, built.objective.n_views, gen)
         with torch.no_grad():
-            out = built.objective(views)
+            out = built.objective(batch, views)
         if "loss" not in out:
             raise PluginError(f"objective '{recipe.objective.name}' returned no 'loss'")
     except SslEcgError as exc:

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
+from pydantic import Field
 from torch import nn
 
 # Records and sources live in ssl_ecg.data.record (numpy only, so prepare workers stay light).
 from ssl_ecg.data.record import DatasetContext as DatasetContext
 from ssl_ecg.data.record import Record as Record
 from ssl_ecg.data.record import RecordSource as RecordSource
+from ssl_ecg.specs import Config
 
 
 @dataclasses.dataclass
@@ -60,7 +62,17 @@ class AugmentationContext:
     n_samples: int
 
 
+class AugmentationConfig(Config):
+    """Settings every augmentation has: which views it applies to."""
+
+    views: list[int] | None = Field(
+        None, description="apply only to these view indices (0-based); default: every view"
+    )
+
+
 class Augmentation(Protocol):
+    config: AugmentationConfig
+
     def __call__(self, batch: Batch, generator: torch.Generator) -> Batch: ...
 
 
@@ -76,12 +88,16 @@ class ObjectiveContext:
 
 
 class Objective(nn.Module):
-    """Base for objectives: ``forward(views) -> {"loss": scalar, part: scalar, ...}``.
+    """Base for objectives: ``forward(batch, views) -> {"loss": scalar, part: scalar, ...}``.
 
-    ``views`` holds ``n_views`` independently augmented copies of the batch signal (B, C, T).
+    ``batch`` is the un-augmented batch (signal (B, C, T), lead mask, R-peaks); ``views`` holds
+    ``n_views`` independently augmented copies of its signal, each (B, C, T).
     """
 
     n_views: int = 1
 
-    def forward(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, batch: Batch, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def on_step(self, step: int, total_steps: int) -> None:
+        """Called after every optimizer step (e.g. to update a momentum target)."""

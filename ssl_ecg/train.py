@@ -23,6 +23,7 @@ from ssl_ecg.data.prepare import prepare, training_records
 from ssl_ecg.errors import SslEcgError
 from ssl_ecg.interfaces import Batch
 from ssl_ecg.recipe import Recipe
+from ssl_ecg.views import make_views
 
 
 class TrainingDiverged(SslEcgError):
@@ -142,14 +143,9 @@ def train(recipe: Recipe, run_dir: Path, progress: bool = True) -> list[dict[str
                 torch.from_numpy(wb.lead_mask).to(device),
                 torch.from_numpy(wb.rpeaks).to(device),
             )
-            views = []
-            for _ in range(objective.n_views):
-                view = batch
-                for aug in built.augmentations:
-                    view = aug(view, aug_gen)
-                views.append(view.signal)
+            views = make_views(batch, built.augmentations, objective.n_views, aug_gen)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                out = objective(views)
+                out = objective(batch, views)
             loss = out["loss"]
             if not torch.isfinite(loss):
                 bad = [k for k, v in out.items() if not torch.isfinite(v)]
@@ -163,6 +159,7 @@ def train(recipe: Recipe, run_dir: Path, progress: bool = True) -> list[dict[str
                 torch.nn.utils.clip_grad_norm_(objective.parameters(), cfg.grad_clip)
             optimizer.step()
             scheduler.step_update(step)
+            objective.on_step(step, cfg.steps)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.perf_counter()
                 row = {"step": step, **{k: float(v.detach()) for k, v in out.items()}}

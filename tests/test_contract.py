@@ -109,8 +109,9 @@ def test_objective_trains_each_encoder_or_refuses_clearly(spec: Spec, enc_spec: 
         assert enc_spec.name in str(exc) or type(enc).__name__ in str(exc)
         return
     assert isinstance(obj, Objective) and obj.n_views >= 1
+    batch = Batch(torch.randn(4, C, T), FS, torch.ones(4, C, dtype=torch.bool))
     views = [torch.randn(4, C, T) for _ in range(obj.n_views)]
-    out = obj(views)
+    out = obj(batch, views)
     loss = out["loss"]
     assert loss.ndim == 0 and torch.isfinite(loss)
     assert all(v.ndim == 0 for v in out.values())

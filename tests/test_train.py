@@ -60,7 +60,7 @@ class Explodes(Objective):
         super().__init__()
         self.encoder = context.encoder
         self.calls = 0
-    def forward(self, views):
+    def forward(self, batch, views):
         self.calls += 1
         loss = self.encoder(views[0]).pow(2).mean()
         bad = loss * float("nan") if self.calls > 3 else loss

@@ -6,7 +6,7 @@ import torch
 from pydantic import Field
 
 from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import Objective, ObjectiveContext
+from ssl_ecg.interfaces import Batch, Objective, ObjectiveContext
 
 
 class VICRegConfig(Config):
@@ -29,7 +29,7 @@ class VICReg(Objective):
         self.head = VICRegProjectionHead(dim, config.out_dim, config.out_dim, num_layers=2)
         self.criterion = VICRegLoss(config.invariance, config.variance, config.covariance)
 
-    def forward(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, batch: Batch, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         z0 = self.head(self.encoder(views[0])).float()  # (B, out_dim)
         z1 = self.head(self.encoder(views[1])).float()
         return {"loss": self.criterion(z0, z1)}

@@ -7,11 +7,11 @@ import math
 import torch
 from pydantic import Field, model_validator
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import AugmentationContext, Batch
+from ssl_ecg import Spec, hookimpl
+from ssl_ecg.interfaces import AugmentationConfig, AugmentationContext, Batch
 
 
-class AmplitudeScaleConfig(Config):
+class AmplitudeScaleConfig(AugmentationConfig):
     low: float = Field(0.8, gt=0)
     high: float = Field(1.25, gt=0)
     per_lead: bool = True

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import AugmentationContext, Batch
+from ssl_ecg import Spec, hookimpl
+from ssl_ecg.interfaces import AugmentationConfig, AugmentationContext, Batch
 
 
-class GaussianNoiseConfig(Config):
+class GaussianNoiseConfig(AugmentationConfig):
     std: float = Field(
         0.05, ge=0, description="largest noise std (signal units; zscored by default)"
     )

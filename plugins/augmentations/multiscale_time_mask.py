@@ -8,11 +8,11 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import AugmentationContext, Batch
+from ssl_ecg import Spec, hookimpl
+from ssl_ecg.interfaces import AugmentationConfig, AugmentationContext, Batch
 
 
-class MultiscaleTimeMaskConfig(Config):
+class MultiscaleTimeMaskConfig(AugmentationConfig):
     spans_s: list[float] = Field([0.1, 0.4, 1.0], min_length=1, description="span lengths (s)")
     n_per_scale: int = Field(1, ge=1)
     p: float = Field(1.0, ge=0, le=1, description="probability a sample is masked")

@@ -23,7 +23,7 @@ from torch import nn
 
 from ssl_ecg import Config, Spec, hookimpl
 from ssl_ecg.errors import did_you_mean
-from ssl_ecg.interfaces import Objective, ObjectiveContext
+from ssl_ecg.interfaces import Batch, Objective, ObjectiveContext
 
 
 class HybridConfig(Config):
@@ -63,15 +63,19 @@ class Hybrid(Objective):
         )
         self.n_views = max(part.n_views for part in self.parts.values())
 
-    def forward(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, batch: Batch, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
-        total = torch.zeros((), device=views[0].device)
+        total = torch.zeros((), device=batch.signal.device)
         for name, part in self.parts.items():
-            part_out = part(views[: part.n_views])
+            part_out = part(batch, views[: part.n_views])
             total = total + self.weights[name] * part_out["loss"]
             out[name] = part_out["loss"].detach()
             out.update({f"{name}.{k}": v.detach() for k, v in part_out.items() if k != "loss"})
         return {"loss": total, **out}
+
+    def on_step(self, step: int, total_steps: int) -> None:
+        for part in self.parts.values():
+            part.on_step(step, total_steps)
 
 
 @hookimpl

@@ -17,7 +17,7 @@ from torch import nn
 
 from ssl_ecg import Config, Spec, hookimpl
 from ssl_ecg.errors import PluginError
-from ssl_ecg.interfaces import Objective, ObjectiveContext
+from ssl_ecg.interfaces import Batch, Objective, ObjectiveContext
 
 
 class MAEConfig(Config):
@@ -48,7 +48,7 @@ class MAE(Objective):
             nn.Linear(config.decoder_dim, context.in_channels * self.stride),
         )
 
-    def forward(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, batch: Batch, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         x = views[0]  # (B, C, T)
         b, c, _ = x.shape
         p, s = self.n_patches, self.stride

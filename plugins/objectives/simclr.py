@@ -11,7 +11,7 @@ import torch
 from pydantic import Field
 
 from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import Objective, ObjectiveContext
+from ssl_ecg.interfaces import Batch, Objective, ObjectiveContext
 
 
 class SimCLRConfig(Config):
@@ -34,7 +34,7 @@ class SimCLR(Objective):
         )
         self.criterion = NTXentLoss(temperature=config.temperature, gather_distributed=True)
 
-    def forward(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, batch: Batch, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """views: two (B, C, T) tensors."""
         z0 = self.head(self.encoder(views[0]))  # (B, out_dim)
         z1 = self.head(self.encoder(views[1]))
