@@ -121,6 +121,9 @@ def train(
     recipe: RecipeArg,
     set_: SetOpt = None,
     run_dir: Annotated[Path | None, typer.Option(help="where to write the run")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue the run in --run-dir from its checkpoint")
+    ] = False,
 ) -> None:
     """Pretrain an encoder as the recipe says; writes a run directory."""
     from ssl_ecg.recipe import load_recipe
@@ -128,8 +131,13 @@ def train(
 
     r = load_recipe(recipe, set_)
     if run_dir is None:
+        if resume:
+            raise SslEcgError("--resume needs --run-dir naming the run to continue")
         run_dir = Path("runs") / f"{recipe.stem}-{datetime.now():%Y%m%d-%H%M%S}"
-    metrics = run_training(r, run_dir, progress=sys.stderr.isatty())
+    metrics = run_training(r, run_dir, progress=sys.stderr.isatty(), resume=resume)
+    if not metrics:
+        err_console.print(f"nothing to do: {run_dir} already finished")
+        return
     first, last = metrics[0]["loss"], metrics[-1]["loss"]
     err_console.print(f"loss {first:.4f} -> {last:.4f}; run written to {run_dir}")
 

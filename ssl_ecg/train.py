@@ -1,14 +1,15 @@
-"""The training loop: any encoder x objective x augmentations, as the recipe composes them.
+"""The one training core: any encoder x objective x augmentations, as the recipe composes them.
 
-This is the minimal core (single process, CPU or CUDA). It never names a method: it asks the
-objective for ``n_views`` augmented views and minimises the ``loss`` it returns.
+It never names a method: it asks the objective for ``n_views`` augmented views, minimises the
+``loss`` it returns and calls ``on_step`` after every optimizer step. CPU or CUDA (bf16
+autocast), torchrun DDP, atomic checkpoints, exact resume (model, optimizer, scheduler, RNG and
+data-order state), metrics and a loss plot in the run directory.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 from pathlib import Path
@@ -18,12 +19,16 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ssl_ecg import distributed
 from ssl_ecg.build import build
+from ssl_ecg.checkpoint import load_checkpoint, save_checkpoint
 from ssl_ecg.data.prepare import prepare, training_records
 from ssl_ecg.errors import SslEcgError
 from ssl_ecg.interfaces import Batch
 from ssl_ecg.recipe import Recipe
 from ssl_ecg.views import make_views
+
+LAST = Path("checkpoints") / "last.pt"
 
 
 class TrainingDiverged(SslEcgError):
@@ -45,13 +50,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """Write ``path`` via a temporary file so a crash never leaves half a checkpoint."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def plot_losses(metrics: list[dict[str, float]], path: Path) -> None:
     import matplotlib
 
@@ -70,18 +68,76 @@ def plot_losses(metrics: list[dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
-def train(recipe: Recipe, run_dir: Path, progress: bool = True) -> list[dict[str, float]]:
-    """Train as the recipe says; write recipe, metrics, checkpoint and plot into ``run_dir``."""
+def data_contract(recipe: Recipe, leads: list[str], store_meta: dict[str, Any]) -> dict[str, Any]:
+    """What an encoder trained on this data expects of its input."""
+    pre = recipe.preprocess
+    return {
+        "fs": pre.fs,
+        "leads": leads,
+        "window_s": pre.window_s,
+        "n_samples": round(pre.window_s * pre.fs),
+        "preprocessing": store_meta["preprocessing"],
+        "dataset": store_meta["dataset"]["name"],
+    }
+
+
+def _read_metrics(path: Path, upto: int) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["step"] <= upto]
+
+
+def train(
+    recipe: Recipe, run_dir: Path, progress: bool = True, resume: bool = False
+) -> list[dict[str, float]]:
+    """Train as the recipe says; write recipe, metrics, checkpoints and plot into ``run_dir``."""
     from timm.optim import create_optimizer_v2
     from timm.scheduler import CosineLRScheduler
 
     cfg = recipe.train
+    ckpt_path = run_dir / LAST
+    state = None
+    if resume:
+        state = load_checkpoint(ckpt_path)
+        if state["recipe"] != recipe.to_toml():
+            raise SslEcgError(
+                f"{run_dir}: --resume with a different recipe than the run's recipe.toml; "
+                "resume with the same recipe and --set values"
+            )
+    elif ckpt_path.is_file():
+        raise SslEcgError(f"{run_dir}: already holds a run; pass --resume or another --run-dir")
+
     seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
+    d, device = distributed.setup(pick_device(cfg.device))
+    per_rank = distributed.shard(cfg.batch_size, d)
+    try:
+        return _train(recipe, run_dir, progress and d.main, state, d, device, per_rank,
+                      create_optimizer_v2, CosineLRScheduler)  # fmt: skip
+    finally:
+        distributed.teardown(d)
+
+
+def _train(
+    recipe: Recipe,
+    run_dir: Path,
+    progress: bool,
+    state: dict[str, Any] | None,
+    d: distributed.Dist,
+    device: torch.device,
+    per_rank: int,
+    create_optimizer_v2: Any,
+    scheduler_cls: Any,
+) -> list[dict[str, float]]:
+    cfg = recipe.train
     built = build(recipe)
-    store = prepare(recipe, progress=progress).store
+    if d.main:  # one process builds the cache, the others then find it
+        prepare(recipe, progress=progress)
+    distributed.barrier(d)
+    store = prepare(recipe).store
     pre = recipe.preprocess
-    windows = store.windows(pre.window_s, pre.stride_s, training_records(store, recipe))
+    train_records = training_records(store, recipe)
+    windows = store.windows(pre.window_s, pre.stride_s, train_records)
     n = len(windows)
     if n < cfg.batch_size:
         raise SslEcgError(
@@ -89,69 +145,94 @@ def train(recipe: Recipe, run_dir: Path, progress: bool = True) -> list[dict[str
         )
 
     objective = built.objective.to(device)
-    optimizer = create_optimizer_v2(objective, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = CosineLRScheduler(
-        optimizer,
-        t_initial=cfg.steps,
-        warmup_t=cfg.warmup_steps,
-        warmup_lr_init=cfg.lr * 1e-2,
-        lr_min=cfg.lr * 1e-2,
-        t_in_epochs=False,
-    )
-    gen = torch.Generator().manual_seed(cfg.seed)
-    aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    model: torch.nn.Module = objective
+    if d.active:
+        from torch.nn.parallel import DistributedDataParallel as DDP
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "checkpoints").mkdir(exist_ok=True)
-    (run_dir / "recipe.toml").write_text(recipe.to_toml(), encoding="utf-8")
-    metrics: list[dict[str, float]] = []
-    metrics_file = (run_dir / "metrics.jsonl").open("w", encoding="utf-8")
+        model = DDP(objective, device_ids=[device] if device.type == "cuda" else None)
+    optimizer = create_optimizer_v2(objective, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = scheduler_cls(
+        optimizer, t_initial=cfg.steps, warmup_t=cfg.warmup_steps, warmup_lr_init=cfg.lr * 1e-2,
+        lr_min=cfg.lr * 1e-2, t_in_epochs=False,
+    )  # fmt: skip
+    gen = torch.Generator().manual_seed(cfg.seed)  # data order: the same on every rank
+    aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 7919 * d.rank)
+    order = torch.randperm(n, generator=gen)
+    pos, start = 0, 1
+    metrics_path = run_dir / "metrics.jsonl"
+    if state is not None:
+        objective.load_state_dict(state["objective"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+        gen.set_state(state["rng"]["data"])
+        aug_gen.set_state(state["rng"]["augment"][d.rank])
+        order, pos, start = state["order"], int(state["pos"]), int(state["step"]) + 1
+    metrics = _read_metrics(metrics_path, start - 1) if state is not None else []
+    leads = list(store.leads)
+    if d.main:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (run_dir / "recipe.toml").write_text(recipe.to_toml(), encoding="utf-8")
+        pretrained_on = {
+            "contract": data_contract(recipe, leads, store.meta),
+            "records": [store.record_ids[i] for i in np.unique(windows.record)],
+            "patients": sorted({store.patient_ids[i] for i in np.unique(windows.record)}),
+        }
+        (run_dir / "data.json").write_text(json.dumps(pretrained_on, indent=1))
+        metrics_file = metrics_path.open("w", encoding="utf-8")
+        for row in metrics:
+            metrics_file.write(json.dumps(row) + "\n")
 
     def save(step: int) -> None:
-        atomic_save(
+        aug_states = [aug_gen.get_state()]
+        if d.active:
+            gathered = [torch.empty_like(aug_states[0]) for _ in range(d.world)]
+            torch.distributed.all_gather_object(gathered, aug_states[0])
+            aug_states = gathered
+        if not d.main:
+            return
+        rng = {"torch": torch.get_rng_state(), "data": gen.get_state(), "augment": aug_states}
+        if device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(device)
+        save_checkpoint(
             {
-                "step": step,
-                "recipe": recipe.to_toml(),
-                "encoder": built.encoder.state_dict(),
-                "objective": objective.state_dict(),
-                "optimizer": optimizer.state_dict(),
+                "step": step, "recipe": recipe.to_toml(), "objective": objective.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "rng": rng, "order": order, "pos": pos, "world": d.world,
             },
-            run_dir / "checkpoints" / "last.pt",
-        )
+            run_dir / LAST,
+        )  # fmt: skip
 
-    order = torch.randperm(n, generator=gen)
-    pos = 0
     columns = (
-        TextColumn("[bold]train"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    tick = time.perf_counter()
-    with Progress(*columns, disable=not progress, transient=False) as bar:
-        task = bar.add_task("train", total=cfg.steps, info="")
-        for step in range(1, cfg.steps + 1):
+        TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+    )  # fmt: skip
+    tick, since = time.perf_counter(), 0
+    with Progress(*columns, disable=not progress) as bar:
+        task = bar.add_task("train", total=cfg.steps, completed=start - 1, info="")
+        for step in range(start, cfg.steps + 1):
             if pos + cfg.batch_size > n:
                 order, pos = torch.randperm(n, generator=gen), 0
-            wb = windows.read(order[pos : pos + cfg.batch_size].numpy())
+            idx = order[pos : pos + cfg.batch_size][d.rank :: d.world]  # this rank's share
             pos += cfg.batch_size
+            wb = windows.read(idx.numpy())
             batch = Batch(
-                torch.from_numpy(wb.signal).to(device),
+                torch.from_numpy(wb.signal).to(device, non_blocking=True),
                 store.fs,
                 torch.from_numpy(wb.lead_mask).to(device),
                 torch.from_numpy(wb.rpeaks).to(device),
             )
             views = make_views(batch, built.augmentations, objective.n_views, aug_gen)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                out = objective(batch, views)
+                out = model(batch, views)
             loss = out["loss"]
-            if not torch.isfinite(loss):
-                bad = [k for k, v in out.items() if not torch.isfinite(v)]
+            if not distributed.all_true(bool(torch.isfinite(loss)), d, device):
+                bad = [k for k, v in out.items() if not torch.isfinite(v)] or ["(another rank)"]
                 raise TrainingDiverged(
                     f"loss is {loss.item()} at step {step} (non-finite parts: {', '.join(bad)}); "
-                    f"the last good checkpoint is {run_dir / 'checkpoints' / 'last.pt'}"
+                    f"the last good checkpoint is {run_dir / LAST}"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -160,22 +241,32 @@ def train(recipe: Recipe, run_dir: Path, progress: bool = True) -> list[dict[str
             optimizer.step()
             scheduler.step_update(step)
             objective.on_step(step, cfg.steps)
+            since += 1
             if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.perf_counter()
-                row = {"step": step, **{k: float(v.detach()) for k, v in out.items()}}
-                row["lr"] = optimizer.param_groups[0]["lr"]
-                row["samples_per_s"] = cfg.batch_size * cfg.log_every / max(now - tick, 1e-9)
-                tick = now
+                row = distributed.mean({k: float(v.detach()) for k, v in out.items()}, d, device)
+                row = {"step": step, **row, "lr": optimizer.param_groups[0]["lr"]}
+                row["samples_per_s"] = cfg.batch_size * since / max(now - tick, 1e-9)
+                tick, since = now, 0
                 metrics.append(row)
-                metrics_file.write(json.dumps(row) + "\n")
-                metrics_file.flush()
-                bar.update(
-                    task, info=f"loss {row['loss']:.4f}  {row['samples_per_s']:.0f} samples/s"
-                )
+                if d.main:
+                    metrics_file.write(json.dumps(row) + "\n")
+                    metrics_file.flush()
+                info = f"loss {row['loss']:.4f}  {row['samples_per_s']:.0f} samples/s"
+                bar.update(task, info=info)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save(step)
             bar.update(task, completed=step)
-    metrics_file.close()
-    if metrics and all(math.isfinite(m["loss"]) for m in metrics):
-        plot_losses(metrics, run_dir / "loss.png")
+    prints = distributed.fingerprints(objective, d, device)
+    if d.main:
+        metrics_file.close()
+        if d.active:
+            same = all(p == prints[0] for p in prints)
+            (run_dir / "ddp.json").write_text(
+                json.dumps({"world_size": d.world, "identical": same, "fingerprints": prints})
+            )
+            if not same:
+                raise SslEcgError(f"{run_dir}: model weights differ between DDP ranks")
+        if metrics and all(math.isfinite(m["loss"]) for m in metrics):
+            plot_losses(metrics, run_dir / "loss.png")
     return metrics

@@ -32,9 +32,12 @@ def test_hybrid_run_directory(tmp_path: Path) -> None:
     assert [r["step"] for r in rows] == list(range(1, 7))
     assert {"loss", "mae", "simclr", "lr"} <= set(rows[0])
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
-    assert ckpt["step"] == 6 and "encoder" in ckpt
+    assert ckpt["step"] == 6 and "objective" in ckpt and "optimizer" in ckpt
     assert load_recipe(run / "recipe.toml").resolved() == recipe.resolved()
     assert (run / "loss.png").stat().st_size > 1000
+    data = json.loads((run / "data.json").read_text())
+    assert data["contract"]["fs"] == 250.0 and data["contract"]["n_samples"] == 500
+    assert len(data["records"]) == 3
 
 
 def test_same_seed_same_losses_and_loss_falls(tmp_path: Path) -> None:
