@@ -73,8 +73,10 @@ def all_true(flag: bool, d: Dist, device: torch.device) -> bool:
 
 
 def fingerprints(module: torch.nn.Module, d: Dist, device: torch.device) -> list[list[float]]:
-    """Per rank: (sum, norm) of every parameter and buffer, to prove ranks hold one model."""
-    tensors = [*module.parameters(), *module.buffers()]
+    """Per rank: (sum, norm) of every parameter, trainable or not (a momentum target too), to
+    prove the ranks hold one model. Buffers such as BatchNorm running statistics are left out:
+    DDP broadcasts rank 0's before every forward, and only rank 0's are saved."""
+    tensors = list(module.parameters())
     mine = torch.tensor(
         [v for t in tensors for v in (t.double().sum().item(), t.double().norm().item())],
         dtype=torch.float64, device=device,
