@@ -39,7 +39,7 @@ def _call(recipe: Recipe, component: Component, context: Any) -> Any:
 
 @dataclasses.dataclass
 class Built:
-    source: RecordSource
+    source: RecordSource | None
     leads: list[str]
     encoder: Encoder
     augmentations: list[Any]
@@ -55,6 +55,11 @@ def build(recipe: Recipe) -> Built:
     """Build dataset source, encoder, augmentations and objective (on the CPU)."""
     source = build_source(recipe)
     leads = recipe.preprocess.lead_names(list(source.leads))
+    return build_model(recipe, leads, source)
+
+
+def build_model(recipe: Recipe, leads: list[str], source: RecordSource | None = None) -> Built:
+    """Encoder, augmentations and objective for windows of ``leads`` (no dataset needed)."""
     n_samples = round(recipe.preprocess.window_s * recipe.preprocess.fs)
     fs = recipe.preprocess.fs
     encoder = _call(recipe, recipe.encoder, EncoderContext(len(leads), n_samples, fs))

@@ -142,6 +142,18 @@ def train(
     err_console.print(f"loss {first:.4f} -> {last:.4f}; run written to {run_dir}")
 
 
+@app.command("export")
+def export_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory made by ssl-ecg train")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="folder to write the export to")],
+) -> None:
+    """Write the run's encoder as encoder.safetensors + encoder.json (config, data contract)."""
+    from ssl_ecg.export import export
+
+    path = export(run_dir, out)
+    err_console.print(f"exported to {path.parent}")
+
+
 data_app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
