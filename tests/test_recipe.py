@@ -120,3 +120,9 @@ def test_resolved_recipe_round_trips(tmp_path: Path) -> None:
     assert resolved["encoder"]["mlp_ratio"] == 4.0
     again = load_recipe(write(tmp_path, text))
     assert again.resolved() == r.resolved()
+
+
+@pytest.mark.parametrize("recipe", sorted((REPO / "recipes" / "mitbih").glob("*.toml")), ids=str)
+def test_mitbih_pretraining_recipes_never_see_ds2(recipe: Path) -> None:
+    r = load_recipe(recipe)
+    assert r.data.name == "mitbih" and r.preprocess.split == "DS1"
