@@ -87,10 +87,10 @@ def test_missing_pieces(tmp_path: Path) -> None:
 
 
 def test_set_overrides_are_toml_values() -> None:
-    r = load_recipe(HYBRID, ["train.steps=7", "encoder.dim=48", "augmentations[1].std=0.2",
+    r = load_recipe(HYBRID, ["train.steps=7", "encoder.dim=48", "augmentations[3].std=0.2",
                              'data.leads=["II"]', "train.device=cpu"])  # fmt: skip
     assert r.train.steps == 7 and r.encoder.config.dim == 48
-    assert r.augmentations[1].config.std == 0.2 and r.preprocess.leads == ["II"]
+    assert r.augmentations[3].config.std == 0.2 and r.preprocess.leads == ["II"]
     assert r.train.device == "cpu"
     assert parse_override("a.b=true") == (["a", "b"], True)
     assert parse_override("augmentations.0.p=0.5") == (["augmentations", "0", "p"], 0.5)
