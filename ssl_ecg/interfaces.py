@@ -46,13 +46,17 @@ class Encoder(nn.Module):
     """Base for encoders: ``forward(x: (B, C, T)) -> (B, D)``.
 
     Encoders with a token sequence also implement ``tokens(x) -> (B, N, D)`` where token ``i``
-    covers samples ``[i * token_stride, (i + 1) * token_stride)``.
+    covers samples ``[i * token_stride, (i + 1) * token_stride)``. Those that set
+    ``supports_token_drop`` also accept ``keep`` (B, N_keep) int64 token indices and then encode
+    only those tokens, returning (B, N_keep, D) in the order of ``keep`` (MAE-style efficiency);
+    the others must be called with ``keep=None``.
     """
 
     embed_dim: int
     token_stride: int | None = None
+    supports_token_drop: bool = False
 
-    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+    def tokens(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no token sequence")
 
 
@@ -91,7 +95,8 @@ class Objective(nn.Module):
     """Base for objectives: ``forward(batch, views) -> {"loss": scalar, part: scalar, ...}``.
 
     ``batch`` is the un-augmented batch (signal (B, C, T), lead mask, R-peaks); ``views`` holds
-    ``n_views`` independently augmented copies of its signal, each (B, C, T).
+    ``n_views`` independently augmented copies of its signal, each (B, C, T). ``n_views = 0`` is
+    legal: the objective then reads only ``batch`` and ``views`` is empty.
     """
 
     n_views: int = 1

@@ -70,8 +70,12 @@ class ResNet1d(Encoder):
                 f"stride {self.token_stride}; use fewer stages or a longer window_s"
             )
 
-    def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, T) -> (B, N, D), N = ceil(T / token_stride)."""
+    def tokens(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, C, T) -> (B, N, D), N = ceil(T / token_stride). Convolutions see the whole
+        window, so tokens cannot be dropped (``supports_token_drop`` is False): ``keep`` must be
+        None."""
+        if keep is not None:
+            raise ValueError("resnet1d cannot drop tokens (supports_token_drop is False)")
         return self.stages(self.stem(x)).transpose(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,9 @@
-"""1-D Vision Transformer: non-overlapping patches over time across all leads, timm blocks."""
+"""1-D Vision Transformer: non-overlapping patches over time across all leads, timm blocks.
+
+``tokens(x, keep)`` encodes only the patches listed in ``keep`` (positional embeddings are added
+first, so each kept token still knows where it lies): the MAE encoder of He et al. 2022, which
+never spends compute on masked patches.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ class ViT1dConfig(Config):
 
 
 class ViT1d(Encoder):
+    supports_token_drop = True  # tokens(x, keep) encodes only the kept patches
+
     def __init__(self, config: ViT1dConfig, context: EncoderContext) -> None:
         super().__init__()
         from timm.layers import trunc_normal_
@@ -49,9 +56,12 @@ class ViT1d(Encoder):
         self.embed_dim = config.dim
         self.token_stride = config.patch
 
-    def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, T) -> (B, N, D), N = T / patch."""
+    def tokens(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, C, T) -> (B, N, D), N = T / patch; with ``keep`` (B, N_keep) int64 patch
+        indices only those patches pass the blocks -> (B, N_keep, D), in the order of ``keep``."""
         t = self.patch_embed(x).transpose(1, 2) + self.pos_embed  # (B, N, D)
+        if keep is not None:
+            t = t.gather(1, keep[..., None].expand(-1, -1, t.shape[-1]))  # (B, N_keep, D)
         return self.norm(self.blocks(t))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
