@@ -155,6 +155,7 @@ def _train(
         optimizer, t_initial=cfg.steps, warmup_t=cfg.warmup_steps, warmup_lr_init=cfg.lr * 1e-2,
         lr_min=cfg.lr * 1e-2, t_in_epochs=False,
     )  # fmt: skip
+    torch.manual_seed(cfg.seed + 7919 * d.rank)  # per-rank randomness (e.g. MAE masks)
     gen = torch.Generator().manual_seed(cfg.seed)  # data order: the same on every rank
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 7919 * d.rank)
     order = torch.randperm(n, generator=gen)
@@ -164,9 +165,14 @@ def _train(
         objective.load_state_dict(state["objective"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
+        if len(state["rng"]["augment"]) != d.world:
+            raise SslEcgError(
+                f"{run_dir}: the run used {len(state['rng']['augment'])} processes; "
+                f"resume it with as many (not {d.world})"
+            )
+        torch.set_rng_state(state["rng"]["torch"][d.rank])
         if device.type == "cuda" and "cuda" in state["rng"]:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+            torch.cuda.set_rng_state(state["rng"]["cuda"][d.rank], device)
         gen.set_state(state["rng"]["data"])
         aug_gen.set_state(state["rng"]["augment"][d.rank])
         order, pos, start = state["order"], int(state["pos"]), int(state["step"]) + 1
@@ -185,17 +191,21 @@ def _train(
         for row in metrics:
             metrics_file.write(json.dumps(row) + "\n")
 
+    def per_rank(value: torch.Tensor) -> list[torch.Tensor]:
+        if not d.active:
+            return [value]
+        gathered = [torch.empty_like(value) for _ in range(d.world)]
+        torch.distributed.all_gather_object(gathered, value)
+        return gathered
+
     def save(step: int) -> None:
-        aug_states = [aug_gen.get_state()]
-        if d.active:
-            gathered = [torch.empty_like(aug_states[0]) for _ in range(d.world)]
-            torch.distributed.all_gather_object(gathered, aug_states[0])
-            aug_states = gathered
+        torch_states, aug_states = per_rank(torch.get_rng_state()), per_rank(aug_gen.get_state())
+        cuda_states = per_rank(torch.cuda.get_rng_state(device)) if device.type == "cuda" else []
         if not d.main:
             return
-        rng = {"torch": torch.get_rng_state(), "data": gen.get_state(), "augment": aug_states}
+        rng = {"torch": torch_states, "data": gen.get_state(), "augment": aug_states}
         if device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(device)
+            rng["cuda"] = cuda_states
         save_checkpoint(
             {
                 "step": step, "recipe": recipe.to_toml(), "objective": objective.state_dict(),
