@@ -37,12 +37,11 @@ from ssl_ecg import Config, Spec, hookimpl
 from ssl_ecg.data.record import DatasetContext, Record, RecordSource
 from ssl_ecg.data.wfdb_io import (
     files_identity,
-    find_records,
     read_annotations,
     read_record,
+    record_keys,
     resolve_root,
 )
-from ssl_ecg.errors import DataError, did_you_mean
 
 AAMI_CLASSES = ("N", "S", "V", "F", "Q")
 AAMI: dict[str, str] = {
@@ -86,15 +85,7 @@ class MitbihArrhythmia(RecordSource):
         self.leads = list(LEADS)
 
     def keys(self) -> list[str]:
-        names = [p.relative_to(self.root).as_posix() for p in find_records(self.root)]
-        if not names:
-            raise DataError(f"{self.root}: no MIT-BIH records found (no RECORDS or *.hea files)")
-        if self.config.records is not None:
-            for name in self.config.records:
-                if name not in names:
-                    hint = did_you_mean(name, names)
-                    raise DataError(f"{self.root}: has no record '{name}' (data.records){hint}")
-            names = [n for n in names if n in self.config.records]
+        names = record_keys(self.root, self.config.records, "MIT-BIH")
         if self.config.exclude_paced:
             names = [n for n in names if n not in PACED]
         return names

@@ -24,12 +24,11 @@ from ssl_ecg import Config, Spec, hookimpl
 from ssl_ecg.data.record import DatasetContext, Record, RecordSource
 from ssl_ecg.data.wfdb_io import (
     files_identity,
-    find_records,
     parse_comments,
     read_record,
+    record_keys,
     resolve_root,
 )
-from ssl_ecg.errors import DataError, did_you_mean
 
 STANDARD_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 SEXES = {"male": "male", "m": "male", "female": "female", "f": "female"}
@@ -54,20 +53,7 @@ class PhysioNetChallenge(RecordSource):
         self.leads = list(STANDARD_LEADS)
 
     def keys(self) -> list[str]:
-        keys = [p.relative_to(self.root).as_posix() for p in find_records(self.root)]
-        if not keys:
-            raise DataError(f"{self.root}: no Challenge records found (no *.hea files)")
-        wanted = self.config.records
-        if wanted is None:
-            return keys
-        known = set(keys) | {Path(k).name for k in keys}
-        for name in wanted:
-            if name not in known:
-                raise DataError(
-                    f"{self.root}: has no record '{name}' (data.records){did_you_mean(name, known)}"
-                )
-        chosen = set(wanted)
-        return [k for k in keys if k in chosen or Path(k).name in chosen]
+        return record_keys(self.root, self.config.records, "Challenge")
 
     def load(self, key: str) -> Record:
         rec = read_record(self.root / key)

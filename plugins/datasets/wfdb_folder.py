@@ -20,13 +20,13 @@ from ssl_ecg import Config, Spec, hookimpl
 from ssl_ecg.data.record import DatasetContext, Record, RecordSource
 from ssl_ecg.data.wfdb_io import (
     files_identity,
-    find_records,
     parse_comments,
     read_header,
     read_record,
+    record_keys,
     resolve_root,
 )
-from ssl_ecg.errors import DataError, SslEcgError, did_you_mean
+from ssl_ecg.errors import DataError, SslEcgError
 
 
 class WfdbConfig(Config):
@@ -65,18 +65,7 @@ class WfdbFolder(RecordSource):
         return self._leads
 
     def keys(self) -> list[str]:
-        keys = [p.relative_to(self.root).as_posix() for p in find_records(self.root)]
-        if not keys:
-            raise DataError(f"{self.root}: no WFDB records found (no RECORDS or *.hea files)")
-        if self.config.records is None:
-            return keys
-        for name in self.config.records:
-            if name not in keys:
-                raise DataError(
-                    f"{self.root}: has no record '{name}' (data.records){did_you_mean(name, keys)}"
-                )
-        chosen = set(self.config.records)
-        return [k for k in keys if k in chosen]
+        return record_keys(self.root, self.config.records, "WFDB")
 
     def load(self, key: str) -> Record:
         rec = read_record(self.root / key)

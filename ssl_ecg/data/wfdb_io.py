@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ssl_ecg.errors import DataError
+from ssl_ecg.errors import DataError, did_you_mean
 
 FLAT_STD_MV = 1e-6  # a lead whose standard deviation over the record is below this is flat
 FORMAT16_INVALID = -32768  # WFDB's "no sample" value in format 16
@@ -128,6 +128,23 @@ def find_records(root: Path) -> list[Path]:
     else:
         found = [p.with_name(p.name[: -len(".hea")]) for p in root.rglob("*.hea") if p.is_file()]
     return sorted(set(found), key=lambda p: p.relative_to(root).as_posix())
+
+
+def record_keys(root: Path, wanted: list[str] | None, what: str) -> list[str]:
+    """Keys (paths relative to ``root``, no extension) of the records under ``root``, or of
+    the ``wanted`` ones (given by key or by record name); an unknown name is a DataError."""
+    keys = [p.relative_to(root).as_posix() for p in find_records(root)]
+    if not keys:
+        raise DataError(f"{root}: no {what} records found (no RECORDS or *.hea files)")
+    if wanted is None:
+        return keys
+    known = set(keys) | {Path(k).name for k in keys}
+    for name in wanted:
+        if name not in known:
+            hint = did_you_mean(name, known)
+            raise DataError(f"{root}: has no record '{name}' (data.records){hint}")
+    chosen = set(wanted)
+    return [k for k in keys if k in chosen or Path(k).name in chosen]
 
 
 def _read_records_file(listing: Path) -> list[str]:
