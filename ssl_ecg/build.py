@@ -18,12 +18,12 @@ from ssl_ecg.interfaces import (
     ObjectiveContext,
     RecordSource,
 )
-from ssl_ecg.recipe import Component, Recipe, _validate
+from ssl_ecg.recipe import Component, DataRecipe, Recipe, _validate
 from ssl_ecg.registry import get_registry
 from ssl_ecg.views import make_views
 
 
-def _call(recipe: Recipe, component: Component, context: Any) -> Any:
+def _call(recipe: Recipe | DataRecipe, component: Component, context: Any) -> Any:
     """``factory(config, context)`` with any user-fixable failure named by file and key."""
     try:
         return component.spec.factory(component.config, context)
@@ -46,8 +46,8 @@ class Built:
     objective: Objective
 
 
-def build_source(recipe: Recipe) -> RecordSource:
-    ctx = DatasetContext(recipe_dir=recipe.path.parent.resolve(), seed=recipe.train.seed)
+def build_source(recipe: Recipe | DataRecipe) -> RecordSource:
+    ctx = DatasetContext(recipe_dir=recipe.path.parent.resolve(), seed=recipe.seed)
     return _call(recipe, recipe.data, ctx)
 
 

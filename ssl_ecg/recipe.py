@@ -59,6 +59,10 @@ class Recipe:
     objective: Component
     train: TrainConfig
 
+    @property
+    def seed(self) -> int:
+        return self.train.seed
+
     def resolved(self) -> dict[str, Any]:
         """The full recipe as plain data, defaults filled in (what ``ssl-ecg show`` prints)."""
         data = {"name": self.data.name}
@@ -266,6 +270,29 @@ def recipe_from_dict(doc: dict[str, Any], path: Path, registry: Registry | None 
     except RecipeError as exc:
         raise RecipeError(f"{path}: {exc}") from None
     return Recipe(path, data, pre, encoder, augs, objective, train)  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataRecipe:
+    """Just the ``[data]`` part of a recipe: enough to prepare and read a dataset."""
+
+    path: Path
+    data: Component
+    preprocess: PreprocessConfig
+    seed: int = 0
+
+
+def data_recipe(
+    table: dict[str, Any], path: Path, seed: int = 0, registry: Registry | None = None
+) -> DataRecipe:
+    """Validate a ``[data]`` table on its own (e.g. for an evaluation task's dataset)."""
+    try:
+        data, pre = _component(
+            registry or get_registry(), "dataset", table, "data", PreprocessConfig
+        )
+    except RecipeError as exc:
+        raise RecipeError(f"{path}: {exc}") from None
+    return DataRecipe(path, data, pre, seed)  # type: ignore[arg-type]
 
 
 def load_recipe(

@@ -14,7 +14,7 @@ from ssl_ecg.data.cache import CACHE_FORMAT, build_cache, cache_root, content_ha
 from ssl_ecg.data.store import Store
 from ssl_ecg.errors import DataError
 from ssl_ecg.interfaces import RecordSource
-from ssl_ecg.recipe import Recipe
+from ssl_ecg.recipe import DataRecipe, Recipe
 
 
 @dataclasses.dataclass
@@ -23,7 +23,7 @@ class Prepared:
     built: bool  # False when an existing cache was reused
 
 
-def describe(recipe: Recipe, source: RecordSource, leads: list[str]) -> dict[str, Any]:
+def describe(recipe: Recipe | DataRecipe, source: RecordSource, leads: list[str]) -> dict[str, Any]:
     """Everything that determines the stored data (hashed into the cache folder's name)."""
     spec = recipe.data.spec
     return {
@@ -40,7 +40,7 @@ def describe(recipe: Recipe, source: RecordSource, leads: list[str]) -> dict[str
     }
 
 
-def locate(recipe: Recipe) -> tuple[Path, RecordSource, list[str], dict[str, Any]]:
+def locate(recipe: Recipe | DataRecipe) -> tuple[Path, RecordSource, list[str], dict[str, Any]]:
     source = build_source(recipe)
     leads = recipe.preprocess.lead_names(list(source.leads))
     desc = describe(recipe, source, leads)
@@ -50,7 +50,7 @@ def locate(recipe: Recipe) -> tuple[Path, RecordSource, list[str], dict[str, Any
 
 
 def prepare(
-    recipe: Recipe, *, workers: int = 0, skip_bad: bool = False, progress: bool = False
+    recipe: Recipe | DataRecipe, *, workers: int = 0, skip_bad: bool = False, progress: bool = False
 ) -> Prepared:
     """The recipe's prepared data, built if no up-to-date cache exists."""
     folder, source, leads, desc = locate(recipe)
@@ -68,7 +68,7 @@ def prepare(
     return Prepared(Store(folder), built=True)
 
 
-def open_prepared(recipe: Recipe) -> Store:
+def open_prepared(recipe: Recipe | DataRecipe) -> Store:
     """The existing cache for this recipe, or an error telling how to make it."""
     folder, *_ = locate(recipe)
     if not (folder / "meta.json").is_file():
