@@ -154,6 +154,65 @@ def export_cmd(
     err_console.print(f"exported to {path.parent}")
 
 
+@app.command()
+def evaluate(
+    model: Annotated[
+        str, typer.Argument(help="export folder, run directory, checkpoint, or 'random'")
+    ],
+    task: Annotated[str, typer.Option(help="task plugin, e.g. mitbih-aami")],
+    protocol: Annotated[str, typer.Option(help="linear, knn or finetune")] = "linear",
+    label_fraction: Annotated[
+        str, typer.Option(help="comma-separated fractions of training labels, e.g. 0.01,0.1,1")
+    ] = "1",
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="task setting, e.g. --set root=../data/mitdb")
+    ] = None,
+    recipe: Annotated[Path | None, typer.Option(help="recipe for MODEL 'random'")] = None,
+    out: Annotated[Path | None, typer.Option(help="results folder")] = None,
+    seed: int = 0,
+    allow_leakage: Annotated[
+        bool, typer.Option("--allow-leakage", help="score even if test patients were pretrained on")
+    ] = False,
+    device: str = "auto",
+) -> None:
+    """Score an encoder on a labelled task: results.json, results.md, confusion.png."""
+    from ssl_ecg.evaluate import evaluate as run_evaluation
+    from ssl_ecg.evaluate import load_model, load_task
+    from ssl_ecg.recipe import apply_override, parse_override
+
+    settings: dict = {}
+    for item in set_ or []:
+        parts, value = parse_override(item)
+        apply_override(settings, parts[1:] if parts[0] == "task" else parts, value, item)
+    try:
+        fractions = [float(f) for f in label_fraction.split(",") if f.strip()]
+    except ValueError:
+        raise SslEcgError(
+            f"--label-fraction '{label_fraction}': expected numbers like 0.01,0.1,1"
+        ) from None
+    m = load_model(model, recipe)
+    data = load_task(task, settings, m, seed, Path.cwd())
+    out = out or Path("results") / f"{task}-{protocol}-{datetime.now():%Y%m%d-%H%M%S}"
+    summary = run_evaluation(m, task, data, protocol, fractions, out, seed=seed,
+                             allow_leakage=allow_leakage, device=device,
+                             progress=sys.stderr.isatty())  # fmt: skip
+    typer.echo((out / "results.md").read_text())
+    err_console.print(f"results in {out} ({summary['wall_s']} s)")
+
+
+@app.command()
+def benchmark(
+    grid: Annotated[Path, typer.Argument(help="grid TOML, e.g. benchmarks/grid.toml")],
+    out: Annotated[Path, typer.Option(help="results folder")] = Path("benchmark-results"),
+) -> None:
+    """Pretrain and evaluate every objective x encoder of a grid; resumable."""
+    from ssl_ecg.benchmark import run_grid
+
+    rows = run_grid(grid, out, progress=sys.stderr.isatty())
+    typer.echo((out / "results.md").read_text())
+    err_console.print(f"{len(rows)} rows in {out / 'results.csv'}; plot {out / 'results.png'}")
+
+
 data_app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

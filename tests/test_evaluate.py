@@ -1,0 +1,192 @@
+"""Evaluation: protocols, label fractions, the leakage guard, export == run, the tiny grid.
+
+A small task plugin written here (heart-rate class of synthetic ECGs) keeps these tests free of
+downloaded data; the MIT-BIH task is tested with real data in test_tasks.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ssl_ecg.errors import SslEcgError
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [
+    "data.n_records=12", "data.duration_s=20.0", "data.seed=5", "data.window_s=2.0",
+    "encoder.dim=32", "encoder.depth=1", "encoder.heads=2", "train.batch_size=16",
+    "train.steps=4", "train.device=cpu",
+]  # fmt: skip
+
+HR_TASK = '''
+import numpy as np
+from ssl_ecg import Config, Spec, hookimpl
+from ssl_ecg.tasks import LabelledWindows, TaskData
+
+class Cfg(Config):
+    n_records: int = 12
+    seed: int = 5
+
+class HeartRate:
+    """slow (< 77.5 bpm) vs fast windows of synthetic ECGs; even records train, odd test."""
+
+    def __init__(self, config, context):
+        self.config, self.ctx = config, context
+
+    def load(self):
+        store = self.ctx.prepare({"name": "synthetic", "n_records": self.config.n_records,
+                                  "duration_s": 20.0, "seed": self.config.seed})
+        n = self.ctx.n_samples
+        rows = []
+        for i, rid in enumerate(store.record_ids):
+            fast = int(store.records[i]["labels"]["heart_rate"] > 77.5)
+            for k in range(int(store.rec_len[i]) // n):
+                rows.append((store.rec_start[i] + k * n, fast, store.patient_ids[i], rid, i % 2))
+        start, y, pat, rec, odd = (np.array(c) for c in zip(*rows))
+        def part(mask):
+            return LabelledWindows(store, start[mask].astype(np.int64), n, y[mask].astype(np.int64),
+                                   pat[mask], rec[mask])
+        return TaskData(part(odd == 0), part(odd == 1), ["slow", "fast"])
+
+@hookimpl
+def register_tasks():
+    return [Spec("synthetic-hr", HeartRate, Cfg, "heart-rate class of synthetic ECGs")]
+'''
+
+
+@pytest.fixture
+def hr_task(fake_dist: Callable[..., Path]) -> Path:
+    return fake_dist("ssl-ecg-hrtask", {"hr_task_plugin": HR_TASK}, {"hrtask": "hr_task_plugin"})
+
+
+@pytest.fixture
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ssl_ecg.recipe import load_recipe
+    from ssl_ecg.train import train
+
+    run_dir = tmp_path_factory.mktemp("run")
+    train(load_recipe(REPO / "recipes" / "hybrid.toml", TINY), run_dir, progress=False)
+    return run_dir
+
+
+def _evaluate(model_spec: str, out: Path, **kwargs):
+    from ssl_ecg.evaluate import evaluate, load_model, load_task
+
+    recipe = kwargs.pop("recipe", None)
+    model = load_model(model_spec, recipe, TINY if recipe else None)
+    task = load_task("synthetic-hr", {}, model, 0, out)
+    return evaluate(model, "synthetic-hr", task, kwargs.pop("protocol", "linear"),
+                    kwargs.pop("fractions", [0.5, 1.0]), out, n_boot=200, **kwargs)  # fmt: skip
+
+
+def test_random_init_baseline_writes_results(hr_task: Path, tmp_path: Path) -> None:
+    summary = _evaluate("random", tmp_path / "out", recipe=REPO / "recipes" / "hybrid.toml")
+    for name in ("results.json", "results.md", "confusion.png"):
+        assert (tmp_path / "out" / name).is_file()
+    r = summary["results"]["1.0"]
+    assert (
+        0 <= r["macro_f1"] <= 1
+        and r["ci"]["macro_f1"][0] <= r["macro_f1"] <= r["ci"]["macro_f1"][1]
+    )
+    assert summary["results"]["0.5"]["n_train"] < r["n_train"] == summary["n_train"]
+    assert summary["leakage"] == {"shared_test_patients": [], "allowed": False}
+    assert "| 100% |" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_knn_and_finetune_protocols_run(hr_task: Path, tmp_path: Path) -> None:
+    recipe = REPO / "recipes" / "hybrid.toml"
+    knn = _evaluate("random", tmp_path / "knn", recipe=recipe, protocol="knn", fractions=[1.0])
+    ft = _evaluate("random", tmp_path / "ft", recipe=recipe, protocol="finetune",
+                   fractions=[1.0], finetune_steps=5)  # fmt: skip
+    assert knn["protocol"] == "knn" and ft["protocol"] == "finetune"
+    assert 0 <= ft["results"]["1.0"]["macro_f1"] <= 1
+
+
+def test_leakage_guard_fires_and_an_override_is_recorded(
+    hr_task: Path, run: Path, tmp_path: Path
+) -> None:
+    # the run pretrained on the same 12 synthetic patients the task tests on
+    with pytest.raises(SslEcgError, match=r"leakage: 6 test patient\(s\).*--allow-leakage"):
+        _evaluate(str(run), tmp_path / "a")
+    summary = _evaluate(str(run), tmp_path / "b", allow_leakage=True)
+    assert summary["leakage"]["allowed"] and len(summary["leakage"]["shared_test_patients"]) == 6
+    assert "Leakage allowed" in (tmp_path / "b" / "results.md").read_text()
+
+
+def test_no_patient_in_both_train_and_test(hr_task: Path, run: Path, tmp_path: Path) -> None:
+    from ssl_ecg.evaluate import load_model, load_task
+
+    task = load_task("synthetic-hr", {}, load_model(str(run)), 0, tmp_path)
+    assert not set(task.train.patients) & set(task.test.patients)
+
+
+def test_label_fractions_are_drawn_per_patient_and_class() -> None:
+    from ssl_ecg.evaluate import label_fraction
+    from ssl_ecg.tasks import LabelledWindows
+
+    pats = np.repeat([f"p{i}" for i in range(5)], 40)
+    y = np.tile(np.r_[np.zeros(36, int), np.ones(4, int)], 5)
+    w = LabelledWindows(None, np.arange(200), 10, y, pats, pats)  # type: ignore[arg-type]
+    idx = label_fraction(w, 0.1, seed=3)
+    assert np.array_equal(idx, label_fraction(w, 0.1, seed=3))
+    assert not np.array_equal(idx, label_fraction(w, 0.1, seed=4))
+    for p in range(5):  # every patient keeps ceil(0.1 * 36) = 4 of class 0 and 1 of class 1
+        mine = idx[pats[idx] == f"p{p}"]
+        assert (y[mine] == 0).sum() == 4 and (y[mine] == 1).sum() == 1
+    assert np.array_equal(label_fraction(w, 1.0, seed=0), np.arange(200))
+
+
+def test_an_export_scores_like_its_run_from_a_fresh_process(
+    hr_task: Path, run: Path, tmp_path: Path
+) -> None:
+    import os
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(hr_task), os.environ.get("PYTHONPATH", "")]),
+    }
+    subprocess.run([sys.executable, "-m", "ssl_ecg.cli", "export", str(run), "-o",
+                    str(tmp_path / "exp")], check=True, capture_output=True, env=env)  # fmt: skip
+    results = []
+    for model in (run, tmp_path / "exp"):
+        out = tmp_path / f"eval-{model.name}"
+        done = subprocess.run(
+            [sys.executable, "-m", "ssl_ecg.cli", "evaluate", str(model), "--task",
+             "synthetic-hr", "--label-fraction", "0.5,1", "--allow-leakage", "--out", str(out)],
+            capture_output=True, text=True, env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        results.append(json.loads((out / "results.json").read_text())["results"])
+    assert results[0] == results[1]
+
+
+def test_tiny_grid_writes_a_complete_table_and_resumes(hr_task: Path, tmp_path: Path) -> None:
+    from ssl_ecg.benchmark import run_grid
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text(
+        f'[grid]\nrecipe = "{REPO / "recipes" / "hybrid.toml"}"\n'
+        f"set = {json.dumps([*TINY, 'data.seed=6'])}\n"  # other patients than the task's
+        'encoders = ["vit1d"]\nobjectives = ["mae", "simclr"]\n'
+        'baselines = ["random", "supervised"]\n'
+        "[encoder.vit1d]\ndim = 32\ndepth = 1\nheads = 2\n"
+        '[eval]\ntask = "synthetic-hr"\nlabel_fractions = [0.5, 1.0]\nfinetune_steps = 3\n'
+        "n_boot = 100\n"
+    )
+    out = tmp_path / "bench"
+    rows = run_grid(grid, out)
+    cells = {(r["encoder"], r["method"]) for r in rows}
+    assert cells == {("vit1d", m) for m in ("mae", "simclr", "random", "supervised")}
+    assert len(rows) == 8 and all(0 <= r["macro_f1"] <= 1 for r in rows)
+    assert all("ssl-ecg" in r["plugins"] for r in rows)
+    table = (out / "results.md").read_text()
+    assert table.count("\n") == 2 + 4 and (out / "results.png").stat().st_size > 1000
+    stamp = (out / "cells" / "vit1d-mae" / "eval" / "results.json").stat().st_mtime
+    assert run_grid(grid, out) == rows  # finished cells are skipped, same table
+    assert (out / "cells" / "vit1d-mae" / "eval" / "results.json").stat().st_mtime == stamp
