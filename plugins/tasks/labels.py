@@ -1,16 +1,20 @@
 """A generic task for any dataset plugin whose records carry a label and a patient id.
 
-Every full, non-overlapping window of a labelled record inherits the record's label (records
-without it are left out); the split is the dataset's own ``train``/``test`` when it defines
-them, else patient-wise and seeded (``split_fractions`` = train, val, test).
+The classes are the sorted distinct values of record label ``label`` (a record without it, or
+with ``None``/NaN, is left out); every full, non-overlapping window of a labelled record (stride
+= the encoder's window) inherits the record's class. The split is patient-wise and seeded
+(``split_fractions`` = train, val, test; train = "train", test = "test") unless the dataset
+defines its own splits: then the ones named like "train" and "test" are used, or those named by
+``train_split`` / ``test_split`` (e.g. MIT-BIH's ``DS1`` / ``DS2``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ssl_ecg import Config, Spec, hookimpl
 from ssl_ecg.errors import DataError, did_you_mean
@@ -18,9 +22,54 @@ from ssl_ecg.tasks import LabelledWindows, TaskContext, TaskData
 
 
 class LabelsConfig(Config):
-    dataset: dict[str, Any] = Field(description="the dataset's [data] table, e.g. {name = 'wfdb'}")
+    dataset: dict[str, Any] = Field(
+        description="the dataset's table as in [data], e.g. {name = 'wfdb', root = 'data/x'}"
+    )
     label: str = Field(description="key of the record labels to predict, e.g. 'sex'")
-    split_fractions: list[float] = Field(default_factory=lambda: [0.7, 0.1, 0.2])
+    split_fractions: list[float] = Field(
+        default_factory=lambda: [0.7, 0.1, 0.2],
+        description="train/val/test patient fractions when the dataset has no splits of its own",
+    )
+    train_split: str | None = Field(
+        None, description="split to train on; default: 'train' or the dataset's split named so"
+    )
+    test_split: str | None = Field(
+        None, description="split to test on; default: 'test' or the dataset's split named so"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> LabelsConfig:
+        f = self.split_fractions
+        if len(f) != 3 or min(f) < 0 or abs(sum(f) - 1) > 1e-6 or not (f[0] and f[2]):
+            raise ValueError(
+                "split_fractions must be 3 numbers (train, val, test) >= 0 summing to 1, "
+                "train and test above 0"
+            )
+        return self
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _pick(named: dict[str, np.ndarray], wanted: str | None, role: str, own: bool) -> str:
+    """The split used for ``role`` ("train"/"test")."""
+    names = sorted(named)
+    if wanted is not None:
+        if wanted not in named:
+            raise DataError(
+                f"task labels: {role}_split = '{wanted}' is not a split of the dataset"
+                f"{did_you_mean(wanted, names)} (splits: {', '.join(names)})"
+            )
+        return wanted
+    like = [k for k in names if role in k.lower()]
+    if len(like) != 1:
+        whose = "the dataset's own splits" if own else "the splits"
+        raise DataError(
+            f"task labels: {whose} ({', '.join(names) or 'none'}) have no single one named "
+            f"like '{role}'; set train_split and test_split to two of them"
+        )
+    return like[0]
 
 
 class LabelsTask:
@@ -31,35 +80,57 @@ class LabelsTask:
     def load(self) -> TaskData:
         cfg, ctx = self.config, self.context
         store = ctx.prepare(dict(cfg.dataset))
+        where = f"task labels ({cfg.dataset.get('name')})"
         values = [rec["labels"].get(cfg.label) for rec in store.records]
-        if all(v is None for v in values):
+        if all(_missing(v) for v in values):
             keys = sorted({k for rec in store.records for k in rec["labels"]})
             raise DataError(
-                f"task labels: no record has label '{cfg.label}'{did_you_mean(cfg.label, keys)} "
+                f"{where}: no record has label '{cfg.label}'{did_you_mean(cfg.label, keys)} "
                 f"(labels: {', '.join(keys) or 'none'})"
             )
-        classes = sorted({str(v) for v in values if v is not None})
+        present = [v for v in values if not _missing(v)]
+        bad = next((v for v in present if isinstance(v, (list, dict))), None)
+        if bad is not None:
+            raise DataError(
+                f"{where}: label '{cfg.label}' holds {type(bad).__name__}s ({bad!r:.60}), not "
+                "one class per record; pick a label with one value per record"
+            )
+        cont = next((v for v in present if isinstance(v, float) and not v.is_integer()), None)
+        if cont is not None:
+            raise DataError(
+                f"{where}: label '{cfg.label}' is continuous (e.g. {cont}); this task predicts "
+                "discrete classes, pick a categorical label"
+            )
+        classes = sorted({str(v) for v in present})
+        code = {c: i for i, c in enumerate(classes)}
         n = ctx.n_samples
-        named = store.splits(cfg.split_fractions, ctx.seed)
-        if not {"train", "test"} <= set(named):
-            raise DataError(f"task labels: the dataset's splits {sorted(named)} have no train/test")
+        named = store.splits(list(cfg.split_fractions), ctx.seed)
+        own = bool(store.meta.get("splits"))
+        chosen = [
+            _pick(named, cfg.train_split, "train", own),
+            _pick(named, cfg.test_split, "test", own),
+        ]
+        if chosen[0] == chosen[1]:
+            raise DataError(f"{where}: train and test are the same split '{chosen[0]}'")
         parts = []
-        for name in ("train", "test"):
-            starts, ys, recs = [], [], []
-            for r in named[name]:
-                if values[r] is None:
-                    continue
-                k = int(store.rec_len[r]) // n
-                starts.append(store.rec_start[r] + np.arange(k) * n)
-                ys.append(np.full(k, classes.index(str(values[r]))))
-                recs.append(np.full(k, r))
-            rec = np.concatenate(recs) if recs else np.zeros(0, dtype=np.int64)
+        for split in chosen:
+            recs = [int(r) for r in named[split] if not _missing(values[r])]
+            counts = np.array([int(store.rec_len[r]) // n for r in recs], dtype=np.int64)
+            if counts.sum() == 0:
+                raise DataError(
+                    f"{where}: split '{split}' has no labelled record of at least {n} samples "
+                    "(the encoder's window); use more records or other split settings"
+                )
+            rec = np.repeat(np.asarray(recs, dtype=np.int64), counts)  # (N,) record of window
+            first = np.repeat(np.cumsum(counts) - counts, counts)
+            start = store.rec_start[rec] + (np.arange(rec.size) - first) * n
+            y = np.array([code[str(values[r])] for r in rec], dtype=np.int64)
             parts.append(LabelledWindows(
-                store, np.concatenate(starts).astype(np.int64) if starts else rec,
-                n, np.concatenate(ys).astype(np.int64) if ys else rec,
+                store, start.astype(np.int64), n, y,
                 np.asarray(store.patient_ids)[rec], np.asarray(store.record_ids)[rec],
             ))  # fmt: skip
-        return TaskData(parts[0], parts[1], classes, description=f"record label '{cfg.label}'")
+        about = f"record label '{cfg.label}', {chosen[0]} -> {chosen[1]}"
+        return TaskData(parts[0], parts[1], classes, description=about)
 
 
 @hookimpl

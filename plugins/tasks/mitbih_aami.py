@@ -1,33 +1,48 @@
 """MIT-BIH beat classification, AAMI classes, inter-patient (de Chazal et al. 2004).
 
-Windows of the encoder's length are centred on every annotated beat; the classes are the AAMI
-(ANSI/AAMI EC57) groups N, S, V, F and Q. Training beats come from DS1, test beats from DS2 (the
-``mitbih`` dataset's own splits, record 202 left out of DS2 as the same subject as 201); N, S, V
-and F are scored, Q (a handful of unclassifiable beats once the paced records are excluded) is
-reported only. A centred window shows the neighbouring beats too, so the RR intervals that the
-S class hinges on are visible to the encoder.
+Windows of the encoder's length are centred on every annotated beat (start = beat -
+``n_samples // 2``; a beat whose window would cross its record's ends is left out); the classes
+are the AAMI (ANSI/AAMI EC57) groups N, S, V, F and Q. Training beats come from DS1, test beats
+from DS2 (the ``mitbih`` dataset's own splits, record 202 left out of DS2 as the same subject as
+201); N, S, V and F are scored, Q (a handful of unclassifiable beats once the paced records are
+excluded) is reported only. A centred window shows the neighbouring beats too, so the RR
+intervals that the S class hinges on are visible to the encoder.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ssl_ecg import Config, Spec, hookimpl
+from ssl_ecg.data.wfdb_io import resolve_path
 from ssl_ecg.errors import DataError
 from ssl_ecg.tasks import LabelledWindows, TaskContext, TaskData
 
 CLASSES = ["N", "S", "V", "F", "Q"]
 SCORED = ["N", "S", "V", "F"]
+ROOT_HINT = "set the task's root to the MIT-BIH folder, e.g. --set root=path/to/mitbih-arrhythmia"
 
 
 class MitbihAamiConfig(Config):
-    root: str = Field(description="folder of the MIT-BIH records (relative to the working folder)")
+    root: str = Field(
+        description="folder of the MIT-BIH records (100.hea, 100.dat, 100.atr, ...); a relative "
+        "path is read from the recipe's folder"
+    )
     records: list[str] | None = Field(None, description="only these records (tests, quick runs)")
     max_train_per_class: int | None = Field(
         None, ge=1, description="at most this many training beats per class (seeded)"
     )
     max_test: int | None = Field(None, ge=1, description="at most this many test beats (seeded)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _root_given(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "root" not in data:
+            raise ValueError(f"root is missing; {ROOT_HINT}")
+        return data
 
 
 class MitbihAami:
@@ -37,29 +52,38 @@ class MitbihAami:
 
     def load(self) -> TaskData:
         cfg, ctx = self.config, self.context
-        table: dict = {"name": "mitbih", "root": str(ctx.recipe_dir / cfg.root)}
+        root = resolve_path(cfg.root, ctx.recipe_dir)
+        if not (root.is_dir() and any(root.glob("*.hea"))):
+            raise DataError(f"task mitbih-aami: {root}: no MIT-BIH records (*.hea); {ROOT_HINT}")
+        table: dict[str, Any] = {"name": "mitbih", "root": str(root)}
         if cfg.records is not None:
             table["records"] = list(cfg.records)
         store = ctx.prepare(table)
         n = ctx.n_samples
         beats = np.asarray(store.beats, dtype=np.int64)  # (K,) global positions
-        labels = np.asarray(store.beat_labels)  # (K,)
+        labels = np.asarray(store.beat_labels).astype(str)  # (K,)
         rec = np.searchsorted(store.rec_start, beats, side="right") - 1  # (K,)
         start = beats - n // 2
         inside = (start >= store.rec_start[rec]) & (
             start + n <= store.rec_start[rec] + store.rec_len[rec]
         )
-        known = np.isin(labels, CLASSES) & inside
         y = np.array([CLASSES.index(c) if c in CLASSES else -1 for c in labels], dtype=np.int64)
+        known = inside & (y >= 0)
         splits = store.splits([0.8, 0.1, 0.1], ctx.seed)
         if "DS1" not in splits or "DS2" not in splits:
-            raise DataError("mitbih-aami needs the mitbih dataset's DS1/DS2 splits")
+            raise DataError(
+                f"task mitbih-aami: the prepared data has no DS1/DS2 splits ({sorted(splits)}); "
+                "its dataset must be 'mitbih'"
+            )
         rng = np.random.default_rng(ctx.seed)
         parts = []
         for name in ("DS1", "DS2"):
             idx = np.flatnonzero(known & np.isin(rec, splits[name]))
             if idx.size == 0:
-                raise DataError(f"mitbih-aami: no {name} records among the prepared ones")
+                raise DataError(
+                    f"task mitbih-aami: no beats of {name} among the prepared records; "
+                    f"records must include some of {name} (or leave 'records' unset)"
+                )
             if name == "DS1" and cfg.max_train_per_class:
                 idx = np.concatenate([
                     rng.permutation(group)[: cfg.max_train_per_class]
