@@ -124,8 +124,9 @@ def run_grid(path: Path, out: Path, progress: bool = False) -> list[dict[str, An
                 done = run / "checkpoints" / "last.pt"
                 t0 = time.perf_counter()
                 train(recipe, run, progress=progress, resume=done.is_file())
-                pretrain_s = round(time.perf_counter() - t0, 1)
-                (cell / "pretrain_s.txt").write_text(str(pretrain_s))
+                spent = cell / "pretrain_s.txt"  # summed over sessions of an interrupted run
+                before = float(spent.read_text()) if spent.is_file() else 0.0
+                spent.write_text(str(round(before + time.perf_counter() - t0, 1)))
                 model = load_model(str(run))
             else:
                 model = load_model("random", recipe_path)
