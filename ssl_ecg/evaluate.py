@@ -93,14 +93,14 @@ def load_task(
 ) -> TaskData:
     """Build task ``name`` with ``settings``; its data is prepared under the model's contract."""
     from ssl_ecg.data.prepare import prepare
-    from ssl_ecg.recipe import _validate, data_recipe
+    from ssl_ecg.recipe import data_recipe
     from ssl_ecg.registry import get_registry
 
     try:
         spec = get_registry().get("task", name)
     except PluginError as exc:
         raise SslEcgError(f"--task: {exc}") from None
-    config = _validate(spec.config, settings, "task")
+    config = task_config(spec, settings)
     c = model.contract
     stored = {k: v for k, v in c["preprocessing"].items() if k != "leads"}
 
@@ -114,6 +114,18 @@ def load_task(
         return spec.factory(config, ctx).load()
     except RecipeError as exc:
         raise SslEcgError(f"task {name}: {exc}") from None
+
+
+def task_config(spec: Any, settings: dict[str, Any]) -> Any:
+    """A task's validated settings; errors say how to set them on the command line."""
+    from ssl_ecg.recipe import _validate
+
+    try:
+        return _validate(spec.config, settings, "task")
+    except RecipeError as exc:
+        raise RecipeError(
+            f"{exc}; set task settings with --set KEY=VALUE, e.g. --set root=DIR"
+        ) from None
 
 
 def leakage(model: Model, task: TaskData) -> list[str]:

@@ -13,7 +13,8 @@ from conftest import data_root
 from ssl_ecg.config import STANDARD_12
 from ssl_ecg.data.prepare import prepare
 from ssl_ecg.errors import DataError, RecipeError
-from ssl_ecg.recipe import _validate, data_recipe
+from ssl_ecg.evaluate import task_config
+from ssl_ecg.recipe import data_recipe
 from ssl_ecg.registry import get_registry
 from ssl_ecg.tasks import TaskContext, TaskData
 
@@ -38,12 +39,14 @@ def load(task: str, settings: dict[str, Any], tmp_path: Path, leads: list[str] |
     spec = get_registry().get("task", task)
     names = STANDARD_12 if leads == "standard12" else list(leads)
     ctx = TaskContext(250.0, names, n, 0, tmp_path, prep)
-    return spec.factory(_validate(spec.config, settings, "task"), ctx).load()
+    return spec.factory(task_config(spec, settings), ctx).load()
 
 
 @pytest.mark.parametrize("task", ["mitbih-aami", "cinc2021-dx"])
 def test_missing_or_wrong_root_says_set_the_task_root(task: str, tmp_path: Path) -> None:
-    with pytest.raises(RecipeError, match=r"^task: root is missing; set the task's root"):
+    with pytest.raises(
+        RecipeError, match=r"^task.root: required key is missing; set task settings"
+    ):
         load(task, {}, tmp_path, ["MLII"])
     with pytest.raises(DataError, match=rf"task {task}: .*nowhere.*set the task's root"):
         load(task, {"root": "nowhere"}, tmp_path, ["MLII"])

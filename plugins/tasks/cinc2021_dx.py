@@ -10,10 +10,9 @@ design on the 50-record sample: it shows the 12-lead, multi-label plumbing end t
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from ssl_ecg import Config, Spec, hookimpl
 from ssl_ecg.data.wfdb_io import resolve_path
@@ -35,13 +34,6 @@ class Cinc2021DxConfig(Config):
     test_fraction: float = Field(
         0.3, gt=0, lt=1, description="fraction of patients held out for testing (rest: train)"
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _root_given(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "root" not in data:
-            raise ValueError(f"root is missing; {ROOT_HINT}")
-        return data
 
 
 class Cinc2021Dx:

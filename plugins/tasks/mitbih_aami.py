@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from ssl_ecg import Config, Spec, hookimpl
 from ssl_ecg.data.wfdb_io import resolve_path
@@ -36,13 +36,6 @@ class MitbihAamiConfig(Config):
         None, ge=1, description="at most this many training beats per class (seeded)"
     )
     max_test: int | None = Field(None, ge=1, description="at most this many test beats (seeded)")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _root_given(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "root" not in data:
-            raise ValueError(f"root is missing; {ROOT_HINT}")
-        return data
 
 
 class MitbihAami:
