@@ -34,14 +34,7 @@ class LabelledWindows:
 
     def read(self, idx: np.ndarray) -> np.ndarray:
         """Signals of windows ``idx`` (B,) as (B, C, T) float32, gathered from the memmaps."""
-        st = self.store
-        out = np.empty((len(idx), self.length, len(st.leads)), dtype=np.float32)  # (B, T, C)
-        starts = self.start[idx]
-        shard = np.searchsorted(st.shard_base, starts, side="right") - 1
-        local = starts - st.shard_base[shard]
-        for i in range(len(idx)):
-            out[i] = st.shards[shard[i]][local[i] : local[i] + self.length]
-        return np.ascontiguousarray(out.transpose(0, 2, 1))
+        return self.store.read_signals(self.start[idx], self.length)
 
     def subset(self, idx: np.ndarray) -> LabelledWindows:
         return dataclasses.replace(

@@ -66,6 +66,16 @@ class Store:
             self._records = json.loads((self.folder / "records.json").read_text())
         return self._records
 
+    def read_signals(self, starts: np.ndarray, length: int) -> np.ndarray:
+        """Signals (B, C, T) float32 of the windows starting at global samples ``starts`` (B,),
+        gathered from the memory-mapped shards (a window never spans two records)."""
+        out = np.empty((len(starts), length, len(self.leads)), dtype=np.float32)  # (B, T, C)
+        shard = np.searchsorted(self.shard_base, starts, side="right") - 1
+        local = starts - self.shard_base[shard]
+        for i in range(len(starts)):
+            out[i] = self.shards[shard[i]][local[i] : local[i] + length]
+        return np.ascontiguousarray(out.transpose(0, 2, 1))
+
     # ------------------------------------------------------------- splits
     def splits(self, fractions: list[float], seed: int) -> dict[str, np.ndarray]:
         """Split name -> record indices: the dataset's own splits, else patient-wise seeded."""
@@ -109,18 +119,12 @@ class Windows:
         """Gather windows ``idx`` (B,) from the shards: signals (B, C, T) as float32."""
         idx = np.asarray(idx)
         st = self.store
-        t = self.length
-        out = np.empty((idx.size, t, len(st.leads)), dtype=np.float32)  # (B, T, C)
         rec = self.record[idx]
-        shard = st.rec_shard[rec]
-        local = self.start[idx] - st.shard_base[shard]
-        for i in range(idx.size):
-            out[i] = st.shards[shard[i]][local[i] : local[i] + t]
+        signal = st.read_signals(self.start[idx], self.length)
         lo, hi = self.rp_lo[idx], self.rp_hi[idx]
         k = int((hi - lo).max(initial=0))
         pos = lo[:, None] + np.arange(k)[None, :]  # (B, K)
         valid = pos < hi[:, None]
         peaks = np.asarray(st.rpeaks[np.minimum(pos, max(st.rpeaks.size - 1, 0))]) if k else pos
         peaks = np.where(valid, peaks - self.start[idx][:, None], -1)
-        signal = np.ascontiguousarray(out.transpose(0, 2, 1))
         return WindowBatch(signal, st.present[rec], peaks.astype(np.int64), idx)
