@@ -70,7 +70,7 @@ def load_model(spec: str, recipe: Path | None = None, sets: list[str] | None = N
 def _random_model(recipe_path: Path | None, sets: list[str] | None) -> Model:
     from ssl_ecg.build import build_model, build_source
     from ssl_ecg.recipe import load_recipe
-    from ssl_ecg.train import seed_everything
+    from ssl_ecg.train import data_contract, seed_everything
 
     if recipe_path is None:
         raise SslEcgError("MODEL 'random' needs --recipe naming the encoder and data settings")
@@ -78,12 +78,7 @@ def _random_model(recipe_path: Path | None, sets: list[str] | None) -> Model:
     leads = recipe.preprocess.lead_names(list(build_source(recipe).leads))
     seed_everything(recipe.train.seed)
     built = build_model(recipe, leads)
-    pre = recipe.preprocess
-    contract = {
-        "fs": pre.fs, "leads": leads, "window_s": pre.window_s,
-        "n_samples": round(pre.window_s * pre.fs),
-        "preprocessing": {**pre.stored(), "leads": leads}, "dataset": recipe.data.name,
-    }  # fmt: skip
+    contract = data_contract(recipe, leads)
     return Model(built.encoder.eval(), contract, [], f"random init ({recipe_path})")
 
 

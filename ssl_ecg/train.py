@@ -68,16 +68,16 @@ def plot_losses(metrics: list[dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
-def data_contract(recipe: Recipe, leads: list[str], store_meta: dict[str, Any]) -> dict[str, Any]:
-    """What an encoder trained on this data expects of its input."""
+def data_contract(recipe: Recipe, leads: list[str]) -> dict[str, Any]:
+    """What an encoder trained on this recipe's data expects of its input."""
     pre = recipe.preprocess
     return {
         "fs": pre.fs,
         "leads": leads,
         "window_s": pre.window_s,
         "n_samples": round(pre.window_s * pre.fs),
-        "preprocessing": store_meta["preprocessing"],
-        "dataset": store_meta["dataset"]["name"],
+        "preprocessing": {**pre.stored(), "leads": leads},  # as the cache records it
+        "dataset": recipe.data.name,
     }
 
 
@@ -182,7 +182,7 @@ def _train(
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         (run_dir / "recipe.toml").write_text(recipe.to_toml(), encoding="utf-8")
         pretrained_on = {
-            "contract": data_contract(recipe, leads, store.meta),
+            "contract": data_contract(recipe, leads),
             "records": [store.record_ids[i] for i in np.unique(windows.record)],
             "patients": sorted({store.patient_ids[i] for i in np.unique(windows.record)}),
         }
