@@ -157,7 +157,11 @@ def export_cmd(
 @app.command()
 def evaluate(
     model: Annotated[
-        str, typer.Argument(help="export folder, run directory, checkpoint, or 'random'")
+        str,
+        typer.Argument(
+            help="export folder, run directory, checkpoint, 'random' or a baseline "
+            "(handcrafted, minirocket; see list-plugins --kind baseline)"
+        ),
     ],
     task: Annotated[str, typer.Option(help="task plugin, e.g. mitbih-aami")],
     protocol: Annotated[str, typer.Option(help="linear, knn or finetune")] = "linear",
@@ -167,7 +171,23 @@ def evaluate(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="task setting, e.g. --set root=../data/mitdb")
     ] = None,
-    recipe: Annotated[Path | None, typer.Option(help="recipe for MODEL 'random'")] = None,
+    features: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated: embedding, side (the task's side features, e.g. RR "
+            "intervals) or embedding+side"
+        ),
+    ] = "embedding",
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="results folder of another model on the same task: report paired differences "
+            "against it; DIR@FEATURES picks its features setting (repeatable)"
+        ),
+    ] = None,
+    recipe: Annotated[
+        Path | None, typer.Option(help="recipe (data contract) for MODEL 'random' or a baseline")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="results folder")] = None,
     seed: int = 0,
     allow_leakage: Annotated[
@@ -176,8 +196,8 @@ def evaluate(
     device: str = "auto",
 ) -> None:
     """Score an encoder on a labelled task: results.json, results.md, confusion.png."""
+    from ssl_ecg.evaluate import Comparison, load_model, load_task
     from ssl_ecg.evaluate import evaluate as run_evaluation
-    from ssl_ecg.evaluate import load_model, load_task
     from ssl_ecg.recipe import apply_override, parse_override
 
     settings: dict = {}
@@ -190,12 +210,17 @@ def evaluate(
         raise SslEcgError(
             f"--label-fraction '{label_fraction}': expected numbers like 0.01,0.1,1"
         ) from None
+    comparisons = []
+    for item in compare or []:
+        folder, _, feats = item.partition("@")
+        comparisons.append(Comparison(Path(folder).name, Path(folder), feats or None))
+    feature_list = [f.strip() for f in features.split(",") if f.strip()]
     m = load_model(model, recipe)
     data = load_task(task, settings, m, seed, Path.cwd())
     out = out or Path("results") / f"{task}-{protocol}-{datetime.now():%Y%m%d-%H%M%S}"
-    summary = run_evaluation(m, task, data, protocol, fractions, out, seed=seed,
-                             allow_leakage=allow_leakage, device=device,
-                             progress=sys.stderr.isatty())  # fmt: skip
+    summary = run_evaluation(m, task, data, protocol, fractions, out, features=feature_list,
+                             compare=comparisons, seed=seed, allow_leakage=allow_leakage,
+                             device=device, progress=sys.stderr.isatty())  # fmt: skip
     typer.echo((out / "results.md").read_text())
     err_console.print(f"results in {out} ({summary['wall_s']} s)")
 

@@ -15,7 +15,9 @@ leakage guard refuses a test set that shares a patient with the model's pretrain
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import hashlib
 import json
 import math
 import platform
@@ -28,26 +30,31 @@ import torch
 
 from ssl_ecg.errors import PluginError, RecipeError, SslEcgError
 from ssl_ecg.interfaces import Encoder
-from ssl_ecg.tasks import LabelledWindows, TaskContext, TaskData
+from ssl_ecg.tasks import Baseline, BaselineContext, LabelledWindows, TaskContext, TaskData
 
 PROTOCOLS = ("linear", "knn", "finetune")
+FEATURES = ("embedding", "side", "embedding+side")
 
 
 @dataclasses.dataclass
 class Model:
-    encoder: Encoder
     contract: dict[str, Any]  # fs, leads, n_samples, preprocessing, dataset
-    pretrained_patients: list[str]  # empty for a random-init encoder
+    pretrained_patients: list[str]  # empty for a random-init encoder or a baseline
     description: str
+    encoder: Encoder | None = None
+    baseline: Baseline | None = None  # a feature map that needs no pretraining
 
 
 # ------------------------------------------------------------------ models
-def load_model(spec: str, recipe: Path | None = None, sets: list[str] | None = None) -> Model:
-    """``random`` (needs a recipe), an export folder, a run directory or a checkpoint file."""
+def load_model(
+    spec: str, recipe: Path | None = None, sets: list[str] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Model:  # fmt: skip
+    """An export folder, a run directory, a checkpoint, ``random`` or a baseline's name (the
+    last two need a recipe for the data contract; ``settings`` are the baseline's own)."""
     from ssl_ecg.export import export, load_encoder
+    from ssl_ecg.registry import get_registry
 
-    if spec == "random":
-        return _random_model(recipe, sets)
     path = Path(spec)
     if path.is_file() and path.suffix == ".pt":
         path = path.parent.parent  # <run>/checkpoints/last.pt
@@ -59,27 +66,39 @@ def load_model(spec: str, recipe: Path | None = None, sets: list[str] | None = N
         export(path, folder)
         encoder, meta = load_encoder(folder)
         desc = f"run {path} (step {meta['pretraining']['step']})"
+    elif spec == "random" or spec in get_registry().names("baseline"):
+        return _recipe_model(spec, recipe, sets, settings or {})
     else:
+        baselines = ", ".join(get_registry().names("baseline"))
         raise SslEcgError(
-            f"{spec}: not a model; give an export folder (encoder.json), a run directory, "
-            "its checkpoints/last.pt, or 'random' with --recipe"
+            f"{spec}: not a model; give an export folder (encoder.json), a run directory, its "
+            f"checkpoints/last.pt, 'random' or a baseline ({baselines}) with --recipe"
         )
-    return Model(encoder, meta["data"], list(meta["pretraining"]["patients"]), desc)
+    return Model(meta["data"], list(meta["pretraining"]["patients"]), desc, encoder=encoder)
 
 
-def _random_model(recipe_path: Path | None, sets: list[str] | None) -> Model:
+def _recipe_model(
+    name: str, recipe_path: Path | None, sets: list[str] | None, settings: dict[str, Any]
+) -> Model:
+    """A random-init encoder, or a baseline, under the data contract of a recipe."""
     from ssl_ecg.build import build_model, build_source
-    from ssl_ecg.recipe import load_recipe
+    from ssl_ecg.recipe import _validate, load_recipe
+    from ssl_ecg.registry import get_registry
     from ssl_ecg.train import data_contract, seed_everything
 
     if recipe_path is None:
-        raise SslEcgError("MODEL 'random' needs --recipe naming the encoder and data settings")
+        raise SslEcgError(f"MODEL '{name}' needs --recipe naming the data settings (and encoder)")
     recipe = load_recipe(recipe_path, sets)
     leads = recipe.preprocess.lead_names(list(build_source(recipe).leads))
-    seed_everything(recipe.train.seed)
-    built = build_model(recipe, leads)
     contract = data_contract(recipe, leads)
-    return Model(built.encoder.eval(), contract, [], f"random init ({recipe_path})")
+    if name == "random":
+        seed_everything(recipe.train.seed)
+        built = build_model(recipe, leads)
+        return Model(contract, [], f"random init ({recipe_path})", encoder=built.encoder.eval())
+    spec = get_registry().get("baseline", name)
+    config = _validate(spec.config, settings, f"baseline {name}")
+    ctx = BaselineContext(float(contract["fs"]), list(leads), recipe.train.seed)
+    return Model(contract, [], f"baseline {name}", baseline=spec.factory(config, ctx))
 
 
 # ------------------------------------------------------------------ tasks
@@ -165,14 +184,60 @@ def embed(encoder: Encoder, windows: LabelledWindows, device: torch.device,
         for lo in range(0, len(windows), batch_size):
             idx = np.arange(lo, min(lo + batch_size, len(windows)))
             x = torch.from_numpy(windows.read(idx)).to(device)
-            out[idx] = encoder(x).float().cpu().numpy()
+            try:
+                out[idx] = encoder(x).float().cpu().numpy()
+            except (ValueError, RuntimeError) as exc:
+                if lo:
+                    raise
+                raise SslEcgError(
+                    f"the encoder cannot embed the task's windows of {windows.length} samples "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0]}); choose a window length "
+                    "it takes (e.g. the task's context_s)"
+                ) from None
             bar.update(task, advance=idx.size)
     return out
 
 
+def features_of(
+    model: Model, task: TaskData, device: torch.device, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's features (N, D) of the task's train and test windows."""
+    if model.baseline is not None:
+        model.baseline.fit(task)
+        return model.baseline.transform(task.train), model.baseline.transform(task.test)
+    assert model.encoder is not None
+    return (embed(model.encoder, task.train, device, progress=progress),
+            embed(model.encoder, task.test, device, progress=progress))  # fmt: skip
+
+
+def check_features(features: list[str], task: TaskData, task_name: str, protocol: str) -> None:
+    """Refuse a features setting the task or protocol cannot honour, in one line."""
+    for f in features:
+        if f not in FEATURES:
+            raise SslEcgError(f"--features '{f}': choose from {', '.join(FEATURES)}")
+        if "side" in f and not task.side_names:
+            raise SslEcgError(
+                f"--features {f}: task {task_name} computes no side features; "
+                "use --features embedding"
+            )
+        if f != "embedding" and protocol == "finetune":
+            raise SslEcgError(f"--features {f}: fine-tuning reads the signal only; use embedding")
+
+
+def _design(feature: str, z: np.ndarray | None, windows: LabelledWindows) -> np.ndarray:
+    """The probe's input (N, F) for one features setting."""
+    parts = []
+    if "embedding" in feature and z is not None:
+        parts.append(z)
+    if "side" in feature and windows.side is not None:
+        parts.append(windows.side)
+    return np.concatenate(parts, axis=1)
+
+
 def fit_predict(protocol: str, z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray,
-                multilabel: bool, k: int, seed: int) -> np.ndarray:  # fmt: skip
-    """Probabilities (N_test, K) of a linear or kNN probe fitted on frozen embeddings."""
+                n_classes: int, multilabel: bool, k: int, seed: int) -> np.ndarray:  # fmt: skip
+    """Probabilities (N_test, K) of a linear or kNN probe fitted on frozen features (a class
+    without training examples gets probability 0)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.neighbors import KNeighborsClassifier
@@ -190,7 +255,7 @@ def fit_predict(protocol: str, z_train: np.ndarray, y_train: np.ndarray, z_test:
         return proba
     classes = np.unique(y_train)
     proba_present = clf.fit(a, y_train).predict_proba(b)
-    proba = np.zeros((len(b), int(y_train.max(initial=0)) + 1), dtype=np.float64)
+    proba = np.zeros((len(b), n_classes), dtype=np.float64)
     proba[:, classes] = proba_present
     return proba
 
@@ -231,19 +296,78 @@ def finetune_predict(encoder: Encoder, train: LabelledWindows, test: LabelledWin
 
 
 # ------------------------------------------------------------------ the whole evaluation
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Another evaluation of the same test windows to report a paired difference against."""
+
+    label: str  # e.g. "random" or "handcrafted"
+    folder: Path  # its results folder (predictions.npz)
+    features: str | None = None  # its features setting to compare with (default: the same)
+
+
+def test_fingerprint(windows: LabelledWindows) -> str:
+    """Identity of a test set (records, window starts and lengths, labels)."""
+    h = hashlib.sha256()
+    for part in (windows.records.astype(str), windows.start, np.asarray(windows.y)):
+        h.update(np.ascontiguousarray(part).tobytes())
+    h.update(str(windows.length).encode())
+    return h.hexdigest()[:16]
+
+
+def _key(feature: str, fraction: float) -> str:
+    return f"{feature}|{fraction}"
+
+
+def _deltas(
+    comparisons: list[Comparison], probas: dict[str, np.ndarray], task: TaskData,
+    fingerprint: str, n_boot: int, seed: int,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Paired differences per our key, per comparison: {key: {label: delta}}."""
+    from ssl_ecg.metrics import paired_delta
+
+    out: dict[str, dict[str, Any]] = {k: {} for k in probas}
+    for comp in comparisons:
+        file = comp.folder / "predictions.npz"
+        if not file.is_file():
+            raise SslEcgError(f"--compare {comp.folder}: no predictions.npz (run evaluate there)")
+        ref = np.load(file)
+        if str(ref["fingerprint"]) != fingerprint:
+            raise SslEcgError(
+                f"--compare {comp.folder}: scored other test windows than this evaluation "
+                "(another task, context or data contract); compare evaluations of one test set"
+            )
+        for key, proba in probas.items():
+            feature, fraction = key.split("|")
+            other = f"proba:{_key(comp.features or feature, float(fraction))}"
+            if other not in ref:
+                continue
+            d = paired_delta(task.test.y, proba, ref[other], task.classes, task.scored,
+                             task.multilabel, task.test.patients, n_boot, seed)  # fmt: skip
+            d["features"] = comp.features or feature
+            out[key][comp.label] = d
+    return out
+
+
 def evaluate(
     model: Model, task_name: str, task: TaskData, protocol: str, fractions: list[float],
-    out_dir: Path, *, seed: int = 0, allow_leakage: bool = False, k: int = 10,
-    finetune_steps: int = 300, n_boot: int = 1000, device: str = "auto", progress: bool = False,
+    out_dir: Path, *, features: list[str] | None = None,
+    compare: list[Comparison] | None = None, seed: int = 0, allow_leakage: bool = False,
+    k: int = 10, finetune_steps: int = 300, n_boot: int = 1000, device: str = "auto",
+    progress: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """Score ``model`` on ``task``; write results.json, results.md and confusion.png."""
-    from ssl_ecg.metrics import classification_report, multilabel_report
+    """Score ``model`` on ``task`` for every features setting and label fraction; write
+    results.json, results.md, confusion.png and predictions.npz (for paired comparisons)."""
+    from ssl_ecg.metrics import report
     from ssl_ecg.train import pick_device
 
+    features = list(features or ["embedding"])
     if protocol not in PROTOCOLS:
         raise SslEcgError(f"--protocol '{protocol}': choose one of {', '.join(PROTOCOLS)}")
-    if any(not 0 < f <= 1 for f in fractions):
+    if not fractions or any(not 0 < f <= 1 for f in fractions):
         raise SslEcgError(f"--label-fraction {fractions}: fractions must be in (0, 1]")
+    check_features(features, task, task_name, protocol)
+    if protocol == "finetune" and model.encoder is None:
+        raise SslEcgError(f"--protocol finetune: {model.description} has no encoder to fine-tune")
     shared = leakage(model, task)
     if shared and not allow_leakage:
         raise SslEcgError(
@@ -252,56 +376,73 @@ def evaluate(
             "pretrain without them (e.g. MIT-BIH DS1 only) or pass --allow-leakage, which is "
             "recorded in the results"
         )
+    out_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device)
     t0 = time.perf_counter()
-    results: dict[str, Any] = {}
     z_train = z_test = None
-    if protocol != "finetune":
-        z_train = embed(model.encoder, task.train, dev, progress=progress)
-        z_test = embed(model.encoder, task.test, dev, progress=progress)
-    state = {k_: v.clone() for k_, v in model.encoder.state_dict().items()}
-    for fraction in fractions:
-        idx = label_fraction(task.train, fraction, seed)
-        if protocol == "finetune":
-            model.encoder.load_state_dict(state)
-            proba = finetune_predict(model.encoder, task.train.subset(idx), task.test,
-                                     len(task.classes), task.multilabel, finetune_steps, dev,
-                                     seed)  # fmt: skip
-        else:
-            proba = fit_predict(protocol, z_train[idx], task.train.y[idx], z_test,
-                                task.multilabel, k, seed)  # fmt: skip
-        groups = task.test.patients
-        if task.multilabel:
-            report = multilabel_report(task.test.y, proba, task.classes, groups=groups,
-                                       n_boot=n_boot, seed=seed)  # fmt: skip
-        else:
-            report = classification_report(task.test.y, proba, task.classes, scored=task.scored,
-                                           groups=groups, n_boot=n_boot, seed=seed)  # fmt: skip
-        report["n_train"] = int(idx.size)
-        report["train_patients"] = len(set(task.train.patients[idx].tolist()))
-        results[str(fraction)] = report
+    if protocol != "finetune" and any("embedding" in f for f in features):
+        z_train, z_test = features_of(model, task, dev, progress)
+    probas: dict[str, np.ndarray] = {}
+    reports: dict[str, dict[str, Any]] = {}
+    for feature in features:
+        for fraction in fractions:
+            idx = label_fraction(task.train, fraction, seed)
+            if protocol == "finetune":
+                assert model.encoder is not None
+                encoder = copy.deepcopy(model.encoder)
+                proba = finetune_predict(encoder, task.train.subset(idx), task.test,
+                                         len(task.classes), task.multilabel, finetune_steps,
+                                         dev, seed)  # fmt: skip
+            else:
+                x_train = _design(feature, z_train, task.train)
+                x_test = _design(feature, z_test, task.test)
+                proba = fit_predict(protocol, x_train[idx], task.train.y[idx], x_test,
+                                    len(task.classes), task.multilabel, k, seed)  # fmt: skip
+            key = _key(feature, fraction)
+            probas[key] = proba
+            r = report(task.test.y, proba, task.classes, task.scored, task.multilabel,
+                       task.test.patients, n_boot, seed)  # fmt: skip
+            r["n_train"] = int(idx.size)
+            r["train_patients"] = len(set(task.train.patients[idx].tolist()))
+            reports[key] = r
+    fingerprint = test_fingerprint(task.test)
+    deltas = _deltas(list(compare or []), probas, task, fingerprint, n_boot, seed)
+    results: dict[str, dict[str, Any]] = {f: {} for f in features}
+    for key, r in reports.items():
+        feature, fraction = key.split("|")
+        r["delta"] = deltas[key]
+        results[feature][fraction] = r
     summary = {
         "model": model.description,
         "task": task_name,
         "task_description": task.description,
         "protocol": protocol,
+        "features": features,
+        "side_features": list(task.side_names),
         "label_fractions": fractions,
         "seed": seed,
         "contract": model.contract,
         "n_train": len(task.train),
         "n_test": len(task.test),
         "test_patients": len(set(task.test.patients.tolist())),
+        "test_set": fingerprint,
         "leakage": {"shared_test_patients": shared, "allowed": bool(shared and allow_leakage)},
         "results": results,
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {dev}",
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        out_dir / "predictions.npz", fingerprint=np.array(fingerprint), y=task.test.y,
+        patients=task.test.patients.astype(str), records=task.test.records.astype(str),
+        **{f"proba:{key}": p.astype(np.float32) for key, p in probas.items()},
+    )  # fmt: skip
     (out_dir / "results.json").write_text(json.dumps(summary, indent=1))
     (out_dir / "results.md").write_text(markdown(summary))
     if not task.multilabel:
-        last = results[str(fractions[-1])]
-        plot_confusion(np.asarray(last["confusion"]), task.classes, out_dir / "confusion.png")
+        last = results[features[-1]][str(fractions[-1])]
+        title = f"{summary['model']}: {features[-1]}, {fractions[-1]:.0%} labels"
+        plot_confusion(np.asarray(last["confusion"]), task.classes, out_dir / "confusion.png",
+                       title)  # fmt: skip
     return summary
 
 
@@ -313,31 +454,48 @@ def _fmt(value: float | None, ci: list[float | None] | None = None) -> str:
     return f"{value:.3f}"
 
 
+def fmt_delta(d: dict[str, Any] | None) -> str:
+    """A paired difference as ``+0.012 [-0.010, 0.031]``, bold when the interval excludes 0."""
+    if not d or d.get("delta") is None:
+        return "–"
+    lo, hi = d["ci"]
+    text = f"{d['delta']:+.3f}"
+    if lo is None:
+        return text
+    text += f" [{lo:+.3f}, {hi:+.3f}]"
+    return f"**{text}**" if lo > 0 or hi < 0 else text
+
+
 def markdown(summary: dict[str, Any]) -> str:
-    """The results as a markdown table: one row per label fraction."""
+    """The results as a markdown table: one row per features setting and label fraction."""
     lines = [
         f"# {summary['task']} — {summary['protocol']} — {summary['model']}",
         "",
         f"{summary['n_train']} training / {summary['n_test']} test windows "
-        f"({summary['test_patients']} test patients); 95 % bootstrap CIs over test patients.",
+        f"({summary['test_patients']} test patients); 95 % bootstrap CIs over test patients. "
+        "Δ: paired difference (same resampled patients), bold when its interval excludes 0.",
         "",
     ]
-    first = next(iter(summary["results"].values()))
-    scored = first.get("scored") or first["classes"]
-    head = ["labels", "n train", "macro-F1", "macro AUROC", *[f"F1 {c}" for c in scored]]
+    reports = [(f, fr, r) for f, by in summary["results"].items() for fr, r in by.items()]
+    scored = reports[0][2].get("scored") or reports[0][2]["classes"]
+    labels = list(dict.fromkeys(lab for *_, r in reports for lab in r.get("delta", {})))
+    head = ["features", "labels", "n train", "macro-F1", "macro AUROC",
+            *[f"F1 {c}" for c in scored], *[f"Δ macro-F1 vs {lab}" for lab in labels]]  # fmt: skip
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for fraction, r in summary["results"].items():
-        row = [f"{float(fraction):.0%}", str(r["n_train"]),
+    for feature, fraction, r in reports:
+        delta = r.get("delta", {})
+        row = [feature, f"{float(fraction):.0%}", str(r["n_train"]),
                _fmt(r["macro_f1"], r["ci"].get("macro_f1")),
                _fmt(r["macro_auroc"], r["ci"].get("macro_auroc")),
-               *[_fmt(r["per_class"][c]["f1"]) for c in scored]]  # fmt: skip
+               *[_fmt(r["per_class"][c]["f1"]) for c in scored],
+               *[fmt_delta(delta.get(lab, {}).get("macro_f1")) for lab in labels]]  # fmt: skip
         lines.append("| " + " | ".join(row) + " |")
     if summary["leakage"]["allowed"]:
         lines += ["", f"**Leakage allowed**: {summary['leakage']['shared_test_patients']}"]
     return "\n".join(lines) + "\n"
 
 
-def plot_confusion(cm: np.ndarray, classes: list[str], path: Path) -> None:
+def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -345,7 +503,8 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: Path) -> None:
 
     rows = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, label="fraction of the true class")
     for i in range(len(classes)):
         for j in range(len(classes)):
             ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
@@ -354,6 +513,8 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: Path) -> None:
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -54,6 +54,11 @@ def register_tasks() -> list[Spec]:
 
 
 @hookspec
+def register_baselines() -> list[Spec]:
+    """Return baseline specs: feature maps that need no pretraining, scored like encoders."""
+
+
+@hookspec
 def register_commands(cli: typer.Typer) -> None:
     """Add commands to the ``ssl-ecg`` command line (``@cli.command()`` on the given app)."""
 
@@ -64,4 +69,5 @@ HOOK_KINDS = {
     "register_augmentations": "augmentation",
     "register_objectives": "objective",
     "register_tasks": "task",
+    "register_baselines": "baseline",
 }

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Kind = Literal["dataset", "encoder", "augmentation", "objective", "task"]
-KINDS: tuple[Kind, ...] = ("dataset", "encoder", "augmentation", "objective", "task")
+Kind = Literal["dataset", "encoder", "augmentation", "objective", "task", "baseline"]
+KINDS: tuple[Kind, ...] = ("dataset", "encoder", "augmentation", "objective", "task", "baseline")
 
 
 class Config(BaseModel):

@@ -28,6 +28,7 @@ class LabelledWindows:
     y: np.ndarray  # (N,) int64 class index, or (N, K) float32 multi-hot when multilabel
     patients: np.ndarray  # (N,) str patient of each window
     records: np.ndarray  # (N,) str record of each window
+    side: np.ndarray | None = None  # (N, F) float32 side features (TaskData.side_names)
 
     def __len__(self) -> int:
         return int(self.start.size)
@@ -39,8 +40,15 @@ class LabelledWindows:
     def subset(self, idx: np.ndarray) -> LabelledWindows:
         return dataclasses.replace(
             self, start=self.start[idx], y=self.y[idx], patients=self.patients[idx],
-            records=self.records[idx],
+            records=self.records[idx], side=None if self.side is None else self.side[idx],
         )  # fmt: skip
+
+    def rpeaks(self) -> list[np.ndarray]:
+        """R-peak positions (samples from each window's start) detected at prepare time."""
+        peaks = np.asarray(self.store.rpeaks)
+        lo = np.searchsorted(peaks, self.start)
+        hi = np.searchsorted(peaks, self.start + self.length)
+        return [peaks[a:b] - s for a, b, s in zip(lo, hi, self.start, strict=True)]
 
 
 @dataclasses.dataclass
@@ -53,6 +61,32 @@ class TaskData:
     multilabel: bool = False
     scored: list[str] | None = None  # classes in the macro averages (default: all)
     description: str = ""
+    # names of the columns of train.side / test.side: features the task computes next to the
+    # signal (e.g. RR intervals of a beat), which a probe may see with or instead of embeddings
+    side_names: list[str] = dataclasses.field(default_factory=list)
+    beat_centred: bool = False  # every window is centred on a beat (baselines crop the beat)
+
+
+class Baseline:
+    """A feature map that needs no pretraining, scored by the same probes as an encoder.
+
+    Built as ``factory(config, BaselineContext)``; ``fit`` sees the task (its training windows,
+    never their labels' test counterparts), then ``transform`` maps windows to features.
+    """
+
+    def fit(self, task: TaskData) -> None:
+        """Learn what the map needs from the training windows (default: nothing)."""
+
+    def transform(self, windows: LabelledWindows) -> np.ndarray:
+        """Features (N, D) float32 of every window."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineContext:
+    fs: float  # the sampling rate of the windows it will see
+    leads: list[str]
+    seed: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,3 +98,68 @@ class TaskContext:
     recipe_dir: Path  # relative dataset roots resolve against this folder
     # prepare(data_table) -> Store: prepares a dataset under the encoder's data contract
     prepare: Callable[[dict[str, Any]], Store]
+
+
+# ------------------------------------------------------------------ side features for tasks
+RR_FEATURES = ["rr_pre_s", "rr_post_s", "rr_local_s", "rr_pre_rel", "rr_post_rel",
+               "rr_local_rel", "rr_pre_post_ratio"]  # fmt: skip
+HRV_FEATURES = ["mean_rr_ms", "sdnn_ms", "rmssd_ms", "pnn50", "cvsd", "n_beats"]
+
+
+def rr_features(beats: np.ndarray, record: np.ndarray, fs: float, local: int = 10) -> np.ndarray:
+    """RR-interval features (K, 7) of beats (K,) (sorted sample positions) in records (K,).
+
+    Per beat: the RR interval before it, after it, the mean of the last ``local`` RR intervals
+    ending at it (s), each divided by its record's median RR, and before / after. Nothing looks
+    further ahead than the next beat except the record median (a whole-record rhythm statistic,
+    no labels). Intervals never span two records; a missing one (a record's first or last beat)
+    takes the record's median.
+    """
+    beats = np.asarray(beats, dtype=np.float64)
+    record = np.asarray(record)
+    k = beats.size
+    rr = np.diff(beats) / fs  # (K-1,) interval between beat i and i+1
+    same = record[1:] == record[:-1]  # (K-1,)
+    pre = np.full(k, np.nan)
+    post = np.full(k, np.nan)
+    pre[1:] = np.where(same, rr, np.nan)
+    post[:-1] = np.where(same, rr, np.nan)
+    first = np.r_[0, np.flatnonzero(~same) + 1]  # (R,) first beat of each record run
+    run_start = np.repeat(first, np.diff(np.r_[first, k]))  # (K,) first beat of my record
+    ok = np.isfinite(pre)
+    csum = np.r_[0.0, np.cumsum(np.where(ok, pre, 0.0))]
+    ccnt = np.r_[0, np.cumsum(ok)]
+    lo = np.maximum(np.arange(k) - local + 1, run_start)
+    idx = np.arange(k) + 1
+    count = ccnt[idx] - ccnt[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loc = np.where(count > 0, (csum[idx] - csum[lo]) / count, np.nan)
+    median = np.full(k, np.nan)
+    for a, b in zip(first, np.r_[first[1:], k], strict=True):
+        vals = pre[a:b][np.isfinite(pre[a:b])]
+        median[a:b] = np.median(vals) if vals.size else np.nan
+    median = np.where(np.isfinite(median), median, np.nanmedian(pre) if ok.any() else 1.0)
+    pre, post, loc = (np.where(np.isfinite(v), v, median) for v in (pre, post, loc))
+    cols = [pre, post, loc, pre / median, post / median, loc / median, pre / post]
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def hrv_features(peaks: list[np.ndarray], fs: float) -> np.ndarray:
+    """Heart-rate-variability features (N, 6) of each window's R-peaks (samples), with
+    neurokit2's ``hrv_time``: mean RR, SDNN, RMSSD (ms), pNN50 (%), CVSD (RMSSD / mean RR: a
+    successive-difference irregularity measure) and the number of beats. A window with fewer
+    than 3 beats has zeros but its beat count."""
+    import warnings
+
+    import neurokit2 as nk
+
+    out = np.zeros((len(peaks), len(HRV_FEATURES)), dtype=np.float32)
+    names = ["HRV_MeanNN", "HRV_SDNN", "HRV_RMSSD", "HRV_pNN50", "HRV_CVSD"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, p in enumerate(peaks):
+            out[i, -1] = p.size
+            if p.size >= 3:
+                row = nk.hrv_time(np.asarray(p, dtype=np.int64), sampling_rate=fs)
+                out[i, :-1] = np.nan_to_num(row[names].to_numpy(dtype=np.float64)[0])
+    return out

@@ -89,12 +89,12 @@ def test_random_init_baseline_writes_results(hr_task: Path, tmp_path: Path) -> N
     summary = _evaluate("random", tmp_path / "out", recipe=REPO / "recipes" / "hybrid.toml")
     for name in ("results.json", "results.md", "confusion.png"):
         assert (tmp_path / "out" / name).is_file()
-    r = summary["results"]["1.0"]
+    r = summary["results"]["embedding"]["1.0"]
     assert (
         0 <= r["macro_f1"] <= 1
         and r["ci"]["macro_f1"][0] <= r["macro_f1"] <= r["ci"]["macro_f1"][1]
     )
-    assert summary["results"]["0.5"]["n_train"] < r["n_train"] == summary["n_train"]
+    assert summary["results"]["embedding"]["0.5"]["n_train"] < r["n_train"] == summary["n_train"]
     assert summary["leakage"] == {"shared_test_patients": [], "allowed": False}
     assert "| 100% |" in (tmp_path / "out" / "results.md").read_text()
 
@@ -105,7 +105,31 @@ def test_knn_and_finetune_protocols_run(hr_task: Path, tmp_path: Path) -> None:
     ft = _evaluate("random", tmp_path / "ft", recipe=recipe, protocol="finetune",
                    fractions=[1.0], finetune_steps=5)  # fmt: skip
     assert knn["protocol"] == "knn" and ft["protocol"] == "finetune"
-    assert 0 <= ft["results"]["1.0"]["macro_f1"] <= 1
+    assert 0 <= ft["results"]["embedding"]["1.0"]["macro_f1"] <= 1
+
+
+def test_a_task_without_side_features_refuses_them_in_one_line(
+    hr_task: Path, tmp_path: Path
+) -> None:
+    import os
+
+    with pytest.raises(SslEcgError, match="task synthetic-hr computes no side features"):
+        _evaluate("random", tmp_path / "a", recipe=REPO / "recipes" / "hybrid.toml",
+                  features=["embedding+side"])  # fmt: skip
+    path = os.pathsep.join([str(hr_task), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    done = subprocess.run(
+        [sys.executable, "-m", "ssl_ecg.cli", "evaluate", "random", "--recipe",
+         str(REPO / "recipes" / "hybrid.toml"), "--task", "synthetic-hr", "--features", "side",
+         "--out", str(tmp_path / "b")],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: --features side: task synthetic-hr computes no side features; "
+        "use --features embedding"
+    ]
+    assert not (tmp_path / "b").exists()  # refused before any work or output
 
 
 def test_leakage_guard_fires_and_an_override_is_recorded(
@@ -166,27 +190,46 @@ def test_an_export_scores_like_its_run_from_a_fresh_process(
     assert results[0] == results[1]
 
 
-def test_tiny_grid_writes_a_complete_table_and_resumes(hr_task: Path, tmp_path: Path) -> None:
+def test_tiny_grid_writes_a_complete_table_with_baselines_deltas_and_resumes(
+    tmp_path: Path,
+) -> None:
     from ssl_ecg.benchmark import run_grid
 
     grid = tmp_path / "grid.toml"
     grid.write_text(
         f'[grid]\nrecipe = "{REPO / "recipes" / "hybrid.toml"}"\n'
         f"set = {json.dumps([*TINY, 'data.seed=6'])}\n"  # other patients than the task's
-        'encoders = ["vit1d"]\nobjectives = ["mae", "simclr"]\n'
-        'baselines = ["random", "supervised"]\n'
+        'encoders = ["vit1d"]\nobjectives = ["mae"]\n'
+        'baselines = ["random", "supervised", "handcrafted", "minirocket"]\n'
         "[encoder.vit1d]\ndim = 32\ndepth = 1\nheads = 2\n"
-        '[eval]\ntask = "synthetic-hr"\nlabel_fractions = [0.5, 1.0]\nfinetune_steps = 3\n'
-        "n_boot = 100\n"
+        "[baseline.minirocket]\nn_kernels = 168\n"
+        '[eval]\ntask = "labels"\nlabel_fractions = [0.5, 1.0]\nfinetune_steps = 3\n'
+        'features = ["embedding", "side", "embedding+side"]\n'
+        "n_boot = 50\ntask_settings = { label = 'hr_band', dataset = { name = 'synthetic', "
+        "n_records = 12, duration_s = 20.0, seed = 5 } }\n"
     )
     out = tmp_path / "bench"
     rows = run_grid(grid, out)
-    cells = {(r["encoder"], r["method"]) for r in rows}
-    assert cells == {("vit1d", m) for m in ("mae", "simclr", "random", "supervised")}
-    assert len(rows) == 8 and all(0 <= r["macro_f1"] <= 1 for r in rows)
+    cells = {(r["encoder"], r["method"], r["features"]) for r in rows}
+    both = ("embedding", "embedding+side")
+    assert cells == {
+        *{("-", b, f) for b in ("handcrafted", "minirocket") for f in both},
+        ("-", "side features only", "side"),
+        *{("vit1d", m, f) for m in ("random", "mae") for f in both},
+        ("vit1d", "supervised", "embedding"),
+    }
+    assert len(rows) == 2 * len(cells) and all(0 <= r["macro_f1"] <= 1 for r in rows)
     assert all("ssl-ecg" in r["plugins"] for r in rows)
+    mae = [r for r in rows if r["method"] == "mae"]
+    assert all(r["d_macro_f1_vs_random"] is not None for r in mae)
+    assert all(r["d_macro_f1_vs_handcrafted"] is not None for r in mae)
+    hc = next(r for r in rows if r["method"] == "handcrafted" and r["features"] == both[1])
+    for r in mae:  # Δ vs handcrafted reads handcrafted's embedding+side score
+        if r["label_fraction"] == hc["label_fraction"]:
+            assert r["d_macro_f1_vs_handcrafted"] == pytest.approx(r["macro_f1"] - hc["macro_f1"])
     table = (out / "results.md").read_text()
-    assert table.count("\n") == 2 + 4 and (out / "results.png").stat().st_size > 1000
+    assert "Δ macro-F1 vs random" in table and "Δ macro-F1 vs handcrafted" in table
+    assert (out / "results.png").stat().st_size > 1000
     stamp = (out / "cells" / "vit1d-mae" / "eval" / "results.json").stat().st_mtime
     assert run_grid(grid, out) == rows  # finished cells are skipped, same table
     assert (out / "cells" / "vit1d-mae" / "eval" / "results.json").stat().st_mtime == stamp

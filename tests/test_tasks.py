@@ -72,6 +72,8 @@ def test_mitbih_aami_windows_are_centred_beats_ds1_to_ds2(tmp_path: Path) -> Non
     rec_id = np.asarray(store.record_ids)[rec]
     for part, ids in ((task.train, ["101", "106"]), (task.test, ["100", "103"])):
         expected = [int((fits & np.isin(rec_id, ids) & (labels == c)).sum()) for c in task.classes]
+        if part is task.train:
+            expected[4] = 0  # Q (unscored) is not a training class unless train_q
         assert np.bincount(part.y, minlength=5).tolist() == expected
     # record 100 (DS2): 2239 N, 33 S, 1 V annotated; only beats too near the ends drop out
     counts = np.bincount(task.test.y[task.test.records == "100"], minlength=5)
@@ -81,6 +83,32 @@ def test_mitbih_aami_windows_are_centred_beats_ds1_to_ds2(tmp_path: Path) -> Non
     small = load("mitbih-aami", {"root": str(MITDB), "records": RECORDS, "max_train_per_class": 5,
                                  "max_test": 40}, tmp_path, ["MLII"])  # fmt: skip
     assert np.bincount(small.train.y).max() == 5 and len(small.test) == 40
+
+
+@needs_mitdb
+def test_mitbih_aami_side_features_are_the_annotated_rr_intervals(tmp_path: Path) -> None:
+    import wfdb
+
+    from ssl_ecg.tasks import RR_FEATURES
+
+    task = load("mitbih-aami", {"root": str(MITDB), "records": ["100", "101"]}, tmp_path, ["MLII"])
+    assert task.side_names == RR_FEATURES and task.beat_centred
+    ann = wfdb.rdann(str(MITDB / "100"), "atr")
+    beats = np.array([s_ for s_, sym in zip(ann.sample, ann.symbol, strict=True)
+                      if sym in "NLRejAaJSVEF/fQ"]) / 360.0  # fmt: skip
+    rr = np.diff(beats)
+    centre_s = (task.test.start + 625 // 2 - task.test.store.rec_start[0]) / 250.0
+    k = np.searchsorted(beats, centre_s - 0.003)  # the annotated beat of each window
+    side = task.test.side
+    assert np.allclose(side[:, 0], rr[k - 1], atol=0.005)  # RR before (s), at 250 Hz
+    assert np.allclose(side[:, 1], rr[k], atol=0.005)  # RR after
+    median = np.median(rr)
+    assert np.allclose(side[:, 3], side[:, 0] / median, rtol=0.02)
+    assert np.allclose(side[:, 6], side[:, 0] / side[:, 1], rtol=1e-5)
+    wide = load("mitbih-aami", {"root": str(MITDB), "records": ["100", "101"], "context_s": 5.0},
+                tmp_path, ["MLII"])  # fmt: skip
+    assert wide.test.length == 1250 and wide.test.read(np.arange(2)).shape == (2, 1, 1250)
+    assert len(wide.test) < len(task.test)  # beats within 2.5 s of the ends drop out
 
 
 @needs_mitdb

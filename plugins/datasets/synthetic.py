@@ -1,6 +1,8 @@
 """Synthetic ECGs simulated with neurokit2 (ECGSYN): the embedded default dataset.
 
-Reproducible under ``seed``; one simulated patient per record.
+Reproducible under ``seed``; one simulated patient per record. Labels: ``heart_rate`` (bpm) and
+``hr_band`` ("slow" / "fast", split at ``hr_band_bpm``), a categorical label for quick tests of
+evaluation tasks.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ class SyntheticConfig(Config):
     heart_rate_min: float = Field(55.0, gt=20)
     heart_rate_max: float = Field(100.0, lt=250)
     noise: float = Field(0.01, ge=0, description="simulator noise (mV)")
+    hr_band_bpm: float | None = Field(
+        None, gt=0, description="heart rate splitting hr_band 'slow'/'fast' (default: midpoint)"
+    )
     seed: int = 0
 
     @model_validator(mode="after")
@@ -39,6 +44,8 @@ class SyntheticECG(RecordSource):
     def __init__(self, config: SyntheticConfig) -> None:
         self.config = config
         self.leads = ["II"] if config.n_leads == 1 else STANDARD_LEADS[: config.n_leads]
+        mid = (config.heart_rate_min + config.heart_rate_max) / 2
+        self.band = config.hr_band_bpm if config.hr_band_bpm is not None else mid
 
     def keys(self) -> list[str]:
         return [str(i) for i in range(self.config.n_records)]
@@ -69,7 +76,7 @@ class SyntheticECG(RecordSource):
             leads=list(self.leads),
             record_id=f"synthetic-{cfg.seed}-{i:05d}",
             patient_id=f"synthetic-{cfg.seed}-{i:05d}",
-            labels={"heart_rate": hr},
+            labels={"heart_rate": hr, "hr_band": "fast" if hr >= self.band else "slow"},
             source=f"synthetic record {i}",
         )
 

@@ -3,6 +3,10 @@
 ``tokens(x, keep)`` encodes only the patches listed in ``keep`` (positional embeddings are added
 first, so each kept token still knows where it lies): the MAE encoder of He et al. 2022, which
 never spends compute on masked patches.
+
+Other window lengths: a window of any multiple of ``patch`` samples is encoded with the
+positional embeddings linearly resampled to its number of patches (as timm's ViTs do for
+another image size), so an evaluation task can hand the encoder a longer context window.
 """
 
 from __future__ import annotations
@@ -59,10 +63,24 @@ class ViT1d(Encoder):
     def tokens(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, C, T) -> (B, N, D), N = T / patch; with ``keep`` (B, N_keep) int64 patch
         indices only those patches pass the blocks -> (B, N_keep, D), in the order of ``keep``."""
-        t = self.patch_embed(x).transpose(1, 2) + self.pos_embed  # (B, N, D)
+        t = self.patch_embed(x).transpose(1, 2) + self._pos(x.shape[-1])  # (B, N, D)
         if keep is not None:
             t = t.gather(1, keep[..., None].expand(-1, -1, t.shape[-1]))  # (B, N_keep, D)
         return self.norm(self.blocks(t))
+
+    def _pos(self, t: int) -> torch.Tensor:
+        """Positional embeddings (1, N, D) for a window of ``t`` samples."""
+        patch = self.token_stride or 1
+        if t % patch:
+            raise ValueError(
+                f"vit1d takes windows whose length is a multiple of patch = {patch} samples; "
+                f"got {t}"
+            )
+        n = t // patch
+        if n == self.n_tokens:
+            return self.pos_embed
+        pos = self.pos_embed.transpose(1, 2)  # (1, D, N_trained)
+        return nn.functional.interpolate(pos, size=n, mode="linear").transpose(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, T) -> (B, D), mean over tokens."""

@@ -17,7 +17,7 @@ from pydantic import Field
 from ssl_ecg import Config, Spec, hookimpl
 from ssl_ecg.data.wfdb_io import resolve_path
 from ssl_ecg.errors import DataError
-from ssl_ecg.tasks import LabelledWindows, TaskContext, TaskData
+from ssl_ecg.tasks import HRV_FEATURES, LabelledWindows, TaskContext, TaskData, hrv_features
 
 ROOT_HINT = (
     "set the task's root to the folder of the challenge records (*.hea + *.mat), "
@@ -76,12 +76,15 @@ class Cinc2021Dx:
                     f"task cinc2021-dx: the {name} split is empty ({usable.size} usable records); "
                     "change test_fraction or use more records"
                 )
-            parts.append(LabelledWindows(
+            part = LabelledWindows(
                 store, store.rec_start[recs].astype(np.int64), n, y[pick],
                 np.asarray(store.patient_ids)[recs], np.asarray(store.record_ids)[recs],
-            ))  # fmt: skip
+            )  # fmt: skip
+            part.side = hrv_features(part.rpeaks(), store.fs)
+            parts.append(part)
         return TaskData(parts[0], parts[1], classes, multilabel=True,
-                        description="CinC 2021 Dx codes, one window per record")  # fmt: skip
+                        description="CinC 2021 Dx codes, one window per record",
+                        side_names=list(HRV_FEATURES))  # fmt: skip
 
 
 @hookimpl

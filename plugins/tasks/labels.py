@@ -6,6 +6,9 @@ with ``None``/NaN, is left out); every full, non-overlapping window of a labelle
 (``split_fractions`` = train, val, test; train = "train", test = "test") unless the dataset
 defines its own splits: then the ones named like "train" and "test" are used, or those named by
 ``train_split`` / ``test_split`` (e.g. MIT-BIH's ``DS1`` / ``DS2``).
+
+Side features: heart-rate variability of each window from the R-peaks detected at prepare time
+(:func:`ssl_ecg.tasks.hrv_features`: mean RR, SDNN, RMSSD, pNN50, CVSD, number of beats).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pydantic import Field, model_validator
 
 from ssl_ecg import Config, Spec, hookimpl
 from ssl_ecg.errors import DataError, did_you_mean
-from ssl_ecg.tasks import LabelledWindows, TaskContext, TaskData
+from ssl_ecg.tasks import HRV_FEATURES, LabelledWindows, TaskContext, TaskData, hrv_features
 
 
 class LabelsConfig(Config):
@@ -125,12 +128,15 @@ class LabelsTask:
             first = np.repeat(np.cumsum(counts) - counts, counts)
             start = store.rec_start[rec] + (np.arange(rec.size) - first) * n
             y = np.array([code[str(values[r])] for r in rec], dtype=np.int64)
-            parts.append(LabelledWindows(
+            part = LabelledWindows(
                 store, start.astype(np.int64), n, y,
                 np.asarray(store.patient_ids)[rec], np.asarray(store.record_ids)[rec],
-            ))  # fmt: skip
+            )  # fmt: skip
+            part.side = hrv_features(part.rpeaks(), store.fs)
+            parts.append(part)
         about = f"record label '{cfg.label}', {chosen[0]} -> {chosen[1]}"
-        return TaskData(parts[0], parts[1], classes, description=about)
+        return TaskData(parts[0], parts[1], classes, description=about,
+                        side_names=list(HRV_FEATURES))  # fmt: skip
 
 
 @hookimpl

@@ -5,8 +5,15 @@ Windows of the encoder's length are centred on every annotated beat (start = bea
 are the AAMI (ANSI/AAMI EC57) groups N, S, V, F and Q. Training beats come from DS1, test beats
 from DS2 (the ``mitbih`` dataset's own splits, record 202 left out of DS2 as the same subject as
 201); N, S, V and F are scored, Q (a handful of unclassifiable beats once the paced records are
-excluded) is reported only. A centred window shows the neighbouring beats too, so the RR
-intervals that the S class hinges on are visible to the encoder.
+excluded: 8 in DS1, 7 in DS2) is reported only, and left out of the probe's training beats
+unless ``train_q`` (eight examples of an unscored class, up-weighted by a class-balanced probe,
+would only pull normal beats into Q).
+
+Side features (``--features side`` / ``embedding+side``): per beat, the RR intervals before and
+after it, the mean of the previous 10, each divided by the record's median RR, and before /
+after, from the annotated beat positions (:func:`ssl_ecg.tasks.rr_features`). ``context_s``
+sets the window around each beat (default: the encoder's own window), so the encoder itself can
+see the neighbouring beats that the S class hinges on.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from pydantic import Field
 from ssl_ecg import Config, Spec, hookimpl
 from ssl_ecg.data.wfdb_io import resolve_path
 from ssl_ecg.errors import DataError
-from ssl_ecg.tasks import LabelledWindows, TaskContext, TaskData
+from ssl_ecg.tasks import RR_FEATURES, LabelledWindows, TaskContext, TaskData, rr_features
 
 CLASSES = ["N", "S", "V", "F", "Q"]
 SCORED = ["N", "S", "V", "F"]
@@ -36,6 +43,11 @@ class MitbihAamiConfig(Config):
         None, ge=1, description="at most this many training beats per class (seeded)"
     )
     max_test: int | None = Field(None, ge=1, description="at most this many test beats (seeded)")
+    train_q: bool = Field(False, description="train the probe on DS1's Q beats too")
+    context_s: float | None = Field(
+        None, gt=0, description="window around each beat (s); default: the encoder's window. "
+        "A ViT needs a multiple of its patch; a CNN takes any length",
+    )  # fmt: skip
 
 
 class MitbihAami:
@@ -52,10 +64,11 @@ class MitbihAami:
         if cfg.records is not None:
             table["records"] = list(cfg.records)
         store = ctx.prepare(table)
-        n = ctx.n_samples
+        n = round(cfg.context_s * ctx.fs) if cfg.context_s else ctx.n_samples
         beats = np.asarray(store.beats, dtype=np.int64)  # (K,) global positions
         labels = np.asarray(store.beat_labels).astype(str)  # (K,)
         rec = np.searchsorted(store.rec_start, beats, side="right") - 1  # (K,)
+        side = rr_features(beats, rec, store.fs)  # (K, 7) from every annotated beat
         start = beats - n // 2
         inside = (start >= store.rec_start[rec]) & (
             start + n <= store.rec_start[rec] + store.rec_len[rec]
@@ -77,6 +90,8 @@ class MitbihAami:
                     f"task mitbih-aami: no beats of {name} among the prepared records; "
                     f"records must include some of {name} (or leave 'records' unset)"
                 )
+            if name == "DS1" and not cfg.train_q:
+                idx = idx[y[idx] != CLASSES.index("Q")]
             if name == "DS1" and cfg.max_train_per_class:
                 idx = np.concatenate([
                     rng.permutation(group)[: cfg.max_train_per_class]
@@ -88,9 +103,11 @@ class MitbihAami:
             idx = np.sort(idx)
             pid = np.asarray(store.patient_ids)[rec[idx]]
             rid = np.asarray(store.record_ids)[rec[idx]]
-            parts.append(LabelledWindows(store, start[idx], n, y[idx], pid, rid))
+            parts.append(LabelledWindows(store, start[idx], n, y[idx], pid, rid, side[idx]))
+        about = f"MIT-BIH AAMI beats, DS1 -> DS2, {n / ctx.fs:g} s beat-centred windows"
         return TaskData(parts[0], parts[1], list(CLASSES), scored=list(SCORED),
-                        description="MIT-BIH AAMI beats, DS1 -> DS2")  # fmt: skip
+                        description=about, side_names=list(RR_FEATURES),
+                        beat_centred=True)  # fmt: skip
 
 
 @hookimpl

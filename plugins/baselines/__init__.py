@@ -1,0 +1,1 @@
+"""Built-in baselines: feature maps that need no pretraining (handcrafted, MiniRocket)."""
