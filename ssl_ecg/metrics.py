@@ -10,9 +10,10 @@ default, e.g. AAMI N/S/V/F with Q reported only; multi-label: the classes with a
 Intervals: a resample draws the U test patients (``groups``; samples when None) with
 replacement, as multiplicities ``m`` (U,). Every count (per-class TP/FP/FN, exact matches) is
 ``m @ per-patient counts``; AUROC is the Mann-Whitney statistic with sample weights
-``m[patient]`` (ties count one half), the same number ``roc_auc_score(..., sample_weight=w)``
-gives. A class without positives in a resample is left out of that resample's macro AUROC (and
-of the multi-label macro F1). The interval is the 2.5th-97.5th percentile of the resampled
+``m[patient]`` (ties count one half), the number ``roc_auc_score(..., sample_weight=w)`` gives;
+up to 500 patients it is read from per-patient pair counts A as m A m / ((m.P)(m.Q)). A class
+without positives in a resample is left out of that resample's macro AUROC (and of the
+multi-label macro F1). The interval is the 2.5th-97.5th percentile of the resampled
 statistic. Resamples depend only on ``seed`` and the test patients, so two models scored on the
 same test windows see the same resamples: :func:`paired_delta` reports the difference of their
 scores with the percentile interval of the per-resample differences (a model against itself
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 _BLOCK = 4_000_000  # elements of one (resamples, samples) weight block (32 MB of float64)
+_PAIRED = 500  # up to this many units, AUROC resamples use per-unit pair counts
 SCORES = ("macro_f1", "macro_auroc", "accuracy")
 
 
@@ -75,8 +77,9 @@ def point_scores(
     k = len(classes)
     y, p, s = _indicators(y_true, proba, k, multilabel, threshold)
     cols = _columns(classes, scored, y, multilabel)
+    truth, pred = (y, p) if multilabel else (y.argmax(axis=1), p.argmax(axis=1))
     ppv, se, f1, support = precision_recall_fscore_support(
-        y, p, labels=list(range(k)), zero_division=0, average=None
+        truth, pred, labels=list(range(k)), zero_division=0, average=None
     )
     auc = np.array([roc_auc_score(y[:, c], s[:, c]) if 0 < y[:, c].sum() < len(y) else np.nan
                     for c in range(k)])  # fmt: skip
@@ -85,7 +88,7 @@ def point_scores(
         "n": len(y),
         "classes": list(classes),
         "scored": [classes[c] for c in cols],
-        "accuracy": float(accuracy_score(y, p)) if len(y) else 0.0,
+        "accuracy": float(accuracy_score(truth, pred)) if len(y) else 0.0,
         "macro_f1": float(f1[cols].mean()) if cols.size else 0.0,
         "macro_auroc": float(auc[defined].mean()) if defined.size else None,
         "macro_sensitivity": float(se[cols].mean()) if cols.size else 0.0,
@@ -104,8 +107,7 @@ def point_scores(
     if not multilabel:
         from sklearn.metrics import confusion_matrix
 
-        yi, pi = y.argmax(axis=1), p.argmax(axis=1)
-        report["confusion"] = confusion_matrix(yi, pi, labels=list(range(k))).tolist()
+        report["confusion"] = confusion_matrix(truth, pred, labels=list(range(k))).tolist()
     return report
 
 
@@ -134,6 +136,21 @@ def _weighted_auroc(pos: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.nda
         return np.where(den > 0, num / den, np.nan)
 
 
+def _pair_counts(pos: np.ndarray, score: np.ndarray, unit: np.ndarray, u: int) -> np.ndarray:
+    """(U + 2, U): [u, v] = pairs (positive of unit u, negative of unit v) ranked right, ties
+    one half; rows U and U + 1 hold the positives and negatives per unit. With unit
+    multiplicities m, AUROC = m A m / ((m . P)(m . Q)): the weighted statistic above, exactly."""
+    out = np.zeros((u + 2, u))
+    sp, up = score[pos], unit[pos]
+    for v in range(u):
+        neg = np.sort(score[~pos & (unit == v)])
+        right = np.searchsorted(neg, sp, "left") + np.searchsorted(neg, sp, "right")
+        out[:u, v] = 0.5 * np.bincount(up, weights=right, minlength=u)
+    out[u] = np.bincount(unit[pos], minlength=u)
+    out[u + 1] = np.bincount(unit[~pos], minlength=u)
+    return out
+
+
 def _nanmean(x: np.ndarray) -> np.ndarray:
     """Row means (B, J) -> (B,) ignoring nan; nan where a row has no value."""
     ok = ~np.isnan(x)
@@ -158,6 +175,7 @@ def bootstrap_scores(
             raise ValueError(f"groups must have shape ({n},), got {np.shape(groups)}")
         _, unit = np.unique(np.asarray(groups).astype(str), return_inverse=True)
         unit, u = unit.ravel(), int(unit.max(initial=-1)) + 1
+    pairs = [_pair_counts(y[:, c], s[:, c], unit, u) for c in cols] if u <= _PAIRED else []
     yc, pc = y[:, cols], p[:, cols]
     counts = np.concatenate([yc & pc, ~yc & pc, yc & ~pc, (y == p).all(1, keepdims=True)], 1)
     per_unit = np.stack([np.bincount(unit, weights=c, minlength=u) for c in counts.T], axis=1)
@@ -171,10 +189,16 @@ def bootstrap_scores(
         if multilabel:
             f1 = np.where(tp + fn > 0, f1, np.nan)
         out["macro_f1"].append(_nanmean(f1) if j else np.zeros(len(m)))
-        w = m[:, unit]  # (b, N) sample weights
-        aucs = np.stack([_weighted_auroc(y[:, c_], s[:, c_], w) for c_ in cols], axis=1)
+        n_b = m @ np.bincount(unit, minlength=u)  # (b,) samples in each resample
+        if pairs:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                aucs = np.stack([np.einsum("bu,uv,bv->b", m, a[:u], m)
+                                 / (m @ a[u] * (m @ a[u + 1])) for a in pairs], axis=1)  # fmt: skip
+        else:
+            w = m[:, unit]  # (b, N) sample weights
+            aucs = np.stack([_weighted_auroc(y[:, c_], s[:, c_], w) for c_ in cols], axis=1)
         out["macro_auroc"].append(_nanmean(aucs) if j else np.full(len(m), np.nan))
-        out["accuracy"].append(c[:, -1] / np.maximum(w.sum(axis=1), 1))
+        out["accuracy"].append(c[:, -1] / np.maximum(n_b, 1))
     return {name: np.concatenate(v) if v else np.zeros(0) for name, v in out.items()}
 
 

@@ -104,6 +104,19 @@ def test_weighted_auroc_is_sklearns_with_sample_weights_and_ties() -> None:
     assert np.isnan(_weighted_auroc(pos, score, w * ~pos)).all()  # no negative weight left
 
 
+def test_per_patient_pair_counts_give_the_weighted_auroc_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ssl_ecg.metrics as metrics
+
+    y, p, g = sample(4000, seed=3, patients=25, decimals=2)  # ties across patients
+    fast = bootstrap_scores(y, p, AAMI, AAMI[:4], groups=g, n_boot=200, seed=1)
+    monkeypatch.setattr(metrics, "_PAIRED", 0)  # force the per-sample weighted path
+    slow = bootstrap_scores(y, p, AAMI, AAMI[:4], groups=g, n_boot=200, seed=1)
+    for key in ("macro_f1", "macro_auroc", "accuracy"):
+        assert np.allclose(fast[key], slow[key], rtol=1e-12, atol=1e-12), key
+
+
 def test_resamples_draw_whole_patients() -> None:
     # Each patient's windows are all right or all wrong: a resample's accuracy is then a mean
     # over drawn patients, so every resampled accuracy is a multiple of 1 / patients.
