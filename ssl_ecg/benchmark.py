@@ -57,6 +57,20 @@ class GridConfig(Config):
     baselines: list[str] = Field(
         default_factory=lambda: ["random", "supervised", "handcrafted", "minirocket"]
     )
+    eval_at_steps: list[int] = Field(
+        default_factory=list,
+        description="also score each pretrained cell at these steps (0 = its random init): "
+        "learning curves, from checkpoints kept during the one run",
+    )
+
+
+class AlsoConfig(Config):
+    """Another task every cell is scored on (e.g. a cross-database test)."""
+
+    name: str
+    task: str
+    task_settings: dict[str, Any] = Field(default_factory=dict)
+    features: list[str] | None = None
 
 
 class EvalConfig(Config):
@@ -68,6 +82,10 @@ class EvalConfig(Config):
     finetune_steps: int = 300
     seed: int = 0
     n_boot: int = 1000
+    identity_probe: bool = Field(
+        False, description="per cell: patient identity vs label from the embedding, in-train"
+    )
+    also: list[AlsoConfig] = Field(default_factory=list)
 
 
 def load_grid(path: Path) -> tuple[GridConfig, EvalConfig, dict[str, dict[str, dict]]]:
@@ -99,7 +117,7 @@ def load_grid(path: Path) -> tuple[GridConfig, EvalConfig, dict[str, dict[str, d
                 f"{path}: grid.baselines: '{name}' is not a baseline{did_you_mean(name, allowed)} "
                 f"(baselines: {', '.join(allowed)})"
             )
-    for f in ev.features:
+    for f in [*ev.features, *(f for a in ev.also for f in a.features or [])]:
         if f not in FEATURES:
             raise SslEcgError(f"{path}: eval.features: '{f}' is not one of {', '.join(FEATURES)}")
     tables = {k: doc.get(k, {}) for k in ("encoder", "objective", "baseline")}
@@ -128,74 +146,141 @@ def _cells(grid: GridConfig) -> list[tuple[str, str, str]]:
 
 
 def run_grid(path: Path, out: Path, progress: bool = False) -> list[dict[str, Any]]:
-    """Pretrain and evaluate every cell (skipping finished ones); write the tables and plot."""
-    from ssl_ecg.evaluate import Comparison, evaluate, load_model, load_task
+    """Pretrain and evaluate every cell (skipping finished ones); write the tables and plots."""
     from ssl_ecg.recipe import load_recipe
     from ssl_ecg.registry import get_registry
-    from ssl_ecg.train import train
 
     grid, ev, tables = load_grid(path)
     base_path = (path.parent / grid.recipe).resolve()
-    base = load_recipe(base_path, list(grid.set)).resolved()
-    if isinstance(base["data"].get("root"), str):  # cell recipes live elsewhere: pin the root
-        base["data"]["root"] = str((base_path.parent / base["data"]["root"]).resolve())
-    task_settings = dict(ev.task_settings)
-    if isinstance(task_settings.get("root"), str):
-        task_settings["root"] = str((path.parent / task_settings["root"]).resolve())
+    sets = list(grid.set)
+    if grid.eval_at_steps:
+        sets.append(f"train.save_steps={sorted(set(grid.eval_at_steps))}")
+    base = load_recipe(base_path, sets).resolved()
+    _pin_roots(base["data"], base_path.parent)
+    evals = [("main", ev.task, _rooted(ev.task_settings, path.parent), list(ev.features))]
+    evals += [(a.name, a.task, _rooted(a.task_settings, path.parent), list(a.features or
+               ev.features)) for a in ev.also]  # fmt: skip
     registry = get_registry()
     cells = _cells(grid)
     side_cell = next((c for c in cells if c[2] != "pretrained"), None)
-    hc_eval = out / "cells" / "baseline-handcrafted" / "eval"
     rows: list[dict[str, Any]] = []
-    has_side = False
-    for encoder, method, role in cells:
-        cell = (
-            out / "cells" / (f"baseline-{method}" if role == "baseline" else f"{encoder}-{method}")
-        )
+    for encoder, label, role in cells:
+        cell = out / "cells" / (f"baseline-{label}" if role == "baseline" else f"{encoder}-{label}")
         enc_name = encoder if encoder != "-" else grid.encoders[0]
         enc_table = {"name": enc_name, **tables["encoder"].get(enc_name, {})}
         obj_table = None
         if role == "pretrained":
-            obj_table = {"name": method, **tables["objective"].get(method, {})}
+            obj_table = {"name": label, **tables["objective"].get(label, {})}
         recipe_path = _cell_recipe(base, enc_table, obj_table, cell / "recipe.toml")
-        features = [f for f in ev.features if f != "side" or (encoder, method, role) == side_cell]
-        if role == "supervised":
-            features = ["embedding"]
-        result_file = cell / "eval" / "results.json"
-        if not result_file.is_file():
-            if role == "pretrained":
-                model = load_model(str(_pretrain(load_recipe(recipe_path), cell, progress, train)))
-            elif role == "baseline":
-                model = load_model(method, recipe_path, settings=tables["baseline"].get(method))
-            else:
-                model = load_model("random", recipe_path)
-            data = load_task(ev.task, task_settings, model, ev.seed, path.parent)
-            has_side = bool(data.side_names)
-            if not has_side:
-                features = [f for f in features if "side" not in f] or ["embedding"]
-            compare = []
-            if role == "pretrained" and "random" in grid.baselines:
-                compare.append(Comparison("random", out / "cells" / f"{encoder}-random" / "eval"))
-            if method != "handcrafted" and (hc_eval / "predictions.npz").is_file():
-                best = "embedding+side" if has_side else "embedding"
-                compare.append(Comparison("handcrafted", hc_eval, best))
-            evaluate(model, ev.task, data, "finetune" if role == "supervised" else ev.protocol,
-                     list(ev.label_fractions), cell / "eval", features=features,
-                     compare=compare, seed=ev.seed, finetune_steps=ev.finetune_steps,
-                     n_boot=ev.n_boot, progress=progress)  # fmt: skip
-        used = [("task", ev.task)] + ([("encoder", enc_name)] if role != "baseline" else [])
-        used += [("objective", method)] if role == "pretrained" else []
-        used += [("baseline", method)] if role == "baseline" else []
-        specs = [registry.get(kind, name) for kind, name in used]
-        versions = "; ".join(f"{s.kind}:{s.name}={s.distribution} {s.version}" for s in specs)
-        for row in _rows(json.loads(result_file.read_text()), cell, encoder, method, role):
-            rows.append({**row, "plugins": versions})
+        run = cell / "run"
+        model_spec = None
+        for name, task, settings, features in evals:
+            folder = cell / ("eval" if name == "main" else f"eval-{name}")
+            feats = [f for f in features if f != "side" or (encoder, label, role) == side_cell]
+            if role == "supervised":
+                feats = ["embedding"]
+            if not (folder / "results.json").is_file():
+                if model_spec is None and role == "pretrained":
+                    _pretrain(load_recipe(recipe_path), cell, progress)
+                model_spec = str(run) if role == "pretrained" else label
+                cells_dir = out / "cells"
+                refs = {
+                    "random": cells_dir / f"{encoder}-random" / folder.name,
+                    "handcrafted": cells_dir / "baseline-handcrafted" / folder.name,
+                }
+                identity = name == "main" and ev.identity_probe
+                _evaluate(model_spec, recipe_path, role, label, tables, ev, task, settings,
+                          feats, folder, refs, identity, progress)  # fmt: skip
+            rows += _rows_of(folder, cell, encoder, label, role, name, None, registry, task)
+        if role == "pretrained":
+            for step in sorted(set(grid.eval_at_steps)):
+                folder = cell / f"eval-step{step:07d}"
+                ckpt = run / "checkpoints" / f"step_{step:07d}.pt"
+                if not (folder / "results.json").is_file():
+                    if not ckpt.is_file():
+                        _pretrain(load_recipe(recipe_path), cell, progress)
+                    ref = {"random": out / "cells" / f"{encoder}-random" / "eval"}
+                    name, task, settings, features = evals[0]
+                    feats = [f for f in features if f != "side"]
+                    _evaluate(str(ckpt), recipe_path, role, label, tables, ev, task, settings,
+                              feats, folder, ref, False, progress)  # fmt: skip
+                rows += _rows_of(folder, cell, encoder, label, role, "main", step, registry,
+                                 evals[0][1])  # fmt: skip
     write_tables(rows, out)
     return rows
 
 
-def _pretrain(recipe: Any, cell: Path, progress: bool, train: Any) -> Path:
+def _pin_roots(data: dict[str, Any], where: Path) -> None:
+    """Cell recipes live elsewhere: make the datasets' relative roots absolute."""
+    for table in [data, *data.get("sources", [])]:
+        if isinstance(table.get("root"), str):
+            table["root"] = str((where / table["root"]).resolve())
+
+
+def _rooted(settings: dict[str, Any], where: Path) -> dict[str, Any]:
+    out = json.loads(json.dumps(settings))
+    for key in ("root", "svdb_root"):
+        if isinstance(out.get(key), str):
+            out[key] = str((where / out[key]).resolve())
+    if isinstance(out.get("dataset"), dict):
+        _pin_roots(out["dataset"], where)
+    return out
+
+
+def _evaluate(
+    model_spec: str, recipe_path: Path, role: str, label: str, tables: dict[str, dict],
+    ev: EvalConfig, task: str, settings: dict[str, Any], features: list[str], folder: Path,
+    refs: dict[str, Path], identity: bool, progress: bool,
+) -> None:  # fmt: skip
+    """Score one model on one task into ``folder``, with paired differences against the
+    references that exist (the random-init encoder, handcrafted)."""
+    from ssl_ecg.evaluate import Comparison, evaluate, load_model, load_task
+
+    if role == "baseline":
+        model = load_model(label, recipe_path, settings=tables["baseline"].get(label))
+    elif role in ENCODER_BASELINES:
+        model = load_model("random", recipe_path)
+    else:
+        model = load_model(model_spec)
+    data = load_task(task, settings, model, ev.seed, folder.parent)
+    if not data.side_names:
+        features = [f for f in features if not f.endswith("side")] or ["embedding"]
+    compare = []
+    if role == "pretrained" and (refs["random"] / "predictions.npz").is_file():
+        compare.append(Comparison("random", refs["random"]))
+    hc = refs.get("handcrafted")
+    if label != "handcrafted" and hc is not None and (hc / "predictions.npz").is_file():
+        best = "embedding+side" if data.side_names else "embedding"
+        compare.append(Comparison("handcrafted", hc, best))
+    protocol = "finetune" if role == "supervised" else ev.protocol
+    evaluate(model, task, data, protocol, list(ev.label_fractions), folder, features=features,
+             compare=compare, seed=ev.seed, finetune_steps=ev.finetune_steps, n_boot=ev.n_boot,
+             progress=progress, identity=identity)  # fmt: skip
+
+
+def _rows_of(
+    folder: Path, cell: Path, encoder: str, label: str, role: str, task_name: str,
+    step: int | None, registry: Any, task: str,
+) -> list[dict[str, Any]]:  # fmt: skip
+    summary = json.loads((folder / "results.json").read_text())
+    enc_name = None if encoder == "-" else encoder
+    used = [("task", task)] + ([("encoder", enc_name)] if enc_name else [])
+    if role == "pretrained":
+        recipe = (cell / "recipe.toml").read_text()
+        used += [("objective", tomllib.loads(recipe)["objective"]["name"])]
+    used += [("baseline", label)] if role == "baseline" else []
+    specs = [registry.get(kind, name) for kind, name in used]
+    versions = "; ".join(f"{s.kind}:{s.name}={s.distribution} {s.version}" for s in specs)
+    out = []
+    for row in _rows(summary, cell, encoder, label, role):
+        out.append({**row, "task": task_name, "step": step, "plugins": versions})
+    return out
+
+
+def _pretrain(recipe: Any, cell: Path, progress: bool) -> Path:
     """Pretrain (or resume) a cell's run; pretraining time is summed over sessions."""
+    from ssl_ecg.train import train
+
     run = cell / "run"
     t0 = time.perf_counter()
     train(recipe, run, progress=progress, resume=(run / "checkpoints" / "last.pt").is_file())
@@ -229,7 +314,12 @@ def _rows(
                     row[f"d_{metric}_vs_{label}"] = d[metric]["delta"]
                     row[f"d_{metric}_vs_{label}_lo"] = d[metric]["ci"][0]
                     row[f"d_{metric}_vs_{label}_hi"] = d[metric]["ci"][1]
-            row.update(pretrain_s=pretrain_s, eval_s=summary["wall_s"], model=summary["model"])
+            identity = summary.get("identity") or {}
+            row.update(
+                patient_bacc=identity.get("patient_balanced_accuracy"),
+                label_bacc=identity.get("label_balanced_accuracy"),
+                pretrain_s=pretrain_s, eval_s=summary["wall_s"], model=summary["model"],
+            )  # fmt: skip
             rows.append(row)
     return rows
 
@@ -242,7 +332,10 @@ def write_tables(rows: list[dict[str, Any]], out: Path) -> None:
         writer.writeheader()
         writer.writerows(rows)
     (out / "results.md").write_text(markdown(rows))
-    plot(rows, out / "results.png")
+    final = [r for r in rows if r.get("step") is None]
+    plot([r for r in final if r.get("task", "main") == "main"], out / "results.png")
+    if any(r.get("step") is not None for r in rows):
+        plot_learning_curves(rows, out / "learning_curve.png")
 
 
 def _ci(value: float | None, lo: float | None, hi: float | None, delta: bool = False) -> str:
@@ -257,41 +350,99 @@ def _ci(value: float | None, lo: float | None, hi: float | None, delta: bool = F
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    """Per features setting: macro-F1 with 95 % intervals, then the paired differences."""
-    fractions = sorted({r["label_fraction"] for r in rows})
-    pct = [f"{f:.0%}" for f in fractions]
+    """Per task and features setting: macro-F1 (or macro AUROC for multi-label tasks) with 95 %
+    intervals, the paired differences, the identity probe and the learning curve."""
     lines: list[str] = []
-    for feature in dict.fromkeys(r["features"] for r in rows):
-        mine = [r for r in rows if r["features"] == feature]
-        cells = list(dict.fromkeys((r["encoder"], r["method"]) for r in mine))
-        by = {(r["encoder"], r["method"], r["label_fraction"]): r for r in mine}
-        prefix = "d_macro_f1_vs_"
-        labels = sorted({k[len(prefix) : -3] for r in mine for k in r
-                         if k.startswith(prefix) and k.endswith("_lo")})  # fmt: skip
-        lines += [f"### features = {feature}", "",
-                  "| encoder | method | " + " | ".join(f"macro-F1 @ {p}" for p in pct)
-                  + " | pretrain s |", "|---|---|" + "---|" * (len(fractions) + 1)]  # fmt: skip
+    final = [r for r in rows if r.get("step") is None]
+    for task in dict.fromkeys(r.get("task", "main") for r in final):
+        mine = [r for r in final if r.get("task", "main") == task]
+        lines += [f"## task: {task}", ""] if task != "main" or len(final) != len(mine) else []
+        for feature in dict.fromkeys(r["features"] for r in mine):
+            lines += _feature_tables([r for r in mine if r["features"] == feature], feature)
+    identity = [r for r in final if r.get("patient_bacc") is not None]
+    if identity:
+        lines += ["## identity probe (training patients: first half of each patient's windows "
+                  "-> second half; balanced accuracy)", "",
+                  "| encoder | method | patient | label |", "|---|---|---|---|"]  # fmt: skip
+        for enc, method in dict.fromkeys((r["encoder"], r["method"]) for r in identity):
+            r = next(x for x in identity if (x["encoder"], x["method"]) == (enc, method))
+            label = f"{r['label_bacc']:.3f}" if r.get("label_bacc") is not None else "–"
+            lines.append(f"| {enc} | {method} | {r['patient_bacc']:.3f} | {label} |")
+        lines.append("")
+    curve = [r for r in rows if r.get("step") is not None]
+    if curve:
+        lines += _curve_table(curve)
+    return "\n".join(lines)
+
+
+def _feature_tables(mine: list[dict[str, Any]], feature: str) -> list[str]:
+    fractions = sorted({r["label_fraction"] for r in mine})
+    pct = [f"{f:.0%}" for f in fractions]
+    cells = list(dict.fromkeys((r["encoder"], r["method"]) for r in mine))
+    by = {(r["encoder"], r["method"], r["label_fraction"]): r for r in mine}
+    prefix = "d_macro_f1_vs_"
+    labels = sorted({k[len(prefix) : -3] for r in mine for k in r
+                     if k.startswith(prefix) and k.endswith("_lo")})  # fmt: skip
+    lines = [f"### features = {feature}", "",
+             "| encoder | method | " + " | ".join(f"macro-F1 @ {p}" for p in pct)
+             + " | macro AUROC @ 100% | pretrain s |",
+             "|---|---|" + "---|" * (len(fractions) + 2)]  # fmt: skip
+    for enc, method in cells:
+        vals = [by.get((enc, method, f)) for f in fractions]
+        f1 = [_ci(r["macro_f1"], r["macro_f1_lo"], r["macro_f1_hi"]) if r else "–" for r in vals]
+        last = vals[-1]
+        auc = (
+            _ci(last["macro_auroc"], last["macro_auroc_lo"], last["macro_auroc_hi"])
+            if last
+            else "–"
+        )
+        secs = next(r for r in vals if r)["pretrain_s"]
+        lines.append(f"| {enc} | {method} | " + " | ".join(f1) + f" | {auc} | {secs or '–'} |")
+    for label in labels:
+        key = f"d_macro_f1_vs_{label}"
+        lines += ["", f"Δ macro-F1 vs {label} (paired patient bootstrap; **bold**: the 95 % "
+                  "interval excludes 0)", "",
+                  "| encoder | method | " + " | ".join(f"Δ @ {p}" for p in pct)
+                  + " | Δ AUROC @ 100% |", "|---|---|" + "---|" * (len(fractions) + 1)]  # fmt: skip
+        auc_key = f"d_macro_auroc_vs_{label}"
         for enc, method in cells:
             vals = [by.get((enc, method, f)) for f in fractions]
-            f1 = [_ci(r["macro_f1"], r["macro_f1_lo"], r["macro_f1_hi"]) if r else "–"
-                  for r in vals]  # fmt: skip
-            secs = next(r for r in vals if r)["pretrain_s"]
-            lines.append(f"| {enc} | {method} | " + " | ".join(f1) + f" | {secs or '–'} |")
-        for label in labels:
-            key = f"d_macro_f1_vs_{label}"
-            lines += ["", f"Δ macro-F1 vs {label} (paired patient bootstrap; **bold**: the 95 % "
-                      "interval excludes 0)", "",
-                      "| encoder | method | " + " | ".join(f"Δ @ {p}" for p in pct) + " |",
-                      "|---|---|" + "---|" * len(fractions)]  # fmt: skip
-            for enc, method in cells:
-                vals = [by.get((enc, method, f)) for f in fractions]
-                if not any(r and r.get(key) is not None for r in vals):
-                    continue
-                ds = [_ci(r.get(key), r.get(key + "_lo"), r.get(key + "_hi"), delta=True)
-                      if r else "–" for r in vals]  # fmt: skip
-                lines.append(f"| {enc} | {method} | " + " | ".join(ds) + " |")
+            if not any(r and r.get(key) is not None for r in vals):
+                continue
+            ds = [_ci(r.get(key), r.get(key + "_lo"), r.get(key + "_hi"), delta=True)
+                  if r else "–" for r in vals]  # fmt: skip
+            last = vals[-1] or {}
+            auc = _ci(last.get(auc_key), last.get(auc_key + "_lo"), last.get(auc_key + "_hi"),
+                      delta=True)  # fmt: skip
+            lines.append(f"| {enc} | {method} | " + " | ".join(ds) + f" | {auc} |")
+    return [*lines, ""]
+
+
+def _curve_table(curve: list[dict[str, Any]]) -> list[str]:
+    """macro-F1 and Δ vs random init by pretraining step, at every label fraction."""
+    lines = ["## learning curve (main task; Δ vs the random-init encoder, paired)", ""]
+    fractions = sorted({r["label_fraction"] for r in curve})
+    steps = sorted({r["step"] for r in curve})
+    for feature in dict.fromkeys(r["features"] for r in curve):
+        lines += [f"### features = {feature}", "",
+                  "| encoder | method | labels | " + " | ".join(f"step {s}" for s in steps)
+                  + " |", "|---|---|---|" + "---|" * len(steps)]  # fmt: skip
+        mine = [r for r in curve if r["features"] == feature]
+        by = {(r["encoder"], r["method"], r["label_fraction"], r["step"]): r for r in mine}
+        for enc, method in dict.fromkeys((r["encoder"], r["method"]) for r in mine):
+            for f in fractions:
+                vals = []
+                for s_ in steps:
+                    r = by.get((enc, method, f, s_))
+                    if not r:
+                        vals.append("–")
+                        continue
+                    key = "d_macro_f1_vs_random"
+                    d = _ci(r.get(key), r.get(key + "_lo"), r.get(key + "_hi"), delta=True)
+                    vals.append(f"{r['macro_f1']:.3f}" + (f" (Δ {d})" if d != "–" else ""))
+                lines.append(f"| {enc} | {method} | {f:.0%} | " + " | ".join(vals) + " |")
         lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -314,6 +465,43 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_xscale("log")
         ax.set_xlabel("fraction of training labels")
         ax.set_ylabel("macro-F1")
+        ax.set_title(f"features = {feature}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_learning_curves(rows: list[dict[str, Any]], path: Path) -> None:
+    """macro-F1 against pretraining steps per method (largest label fraction, main task), with
+    the random-init encoder and handcrafted as horizontal lines; one panel per features."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    main = [r for r in rows if r.get("task", "main") == "main"]
+    curve = [r for r in main if r.get("step") is not None]
+    top = max(r["label_fraction"] for r in curve)
+    features = list(dict.fromkeys(r["features"] for r in curve))
+    fig, axes = plt.subplots(1, len(features), figsize=(6 * len(features), 4.2), squeeze=False)
+    for ax, feature in zip(axes[0], features, strict=True):
+        mine = [r for r in curve if r["features"] == feature and r["label_fraction"] == top]
+        for enc, method in dict.fromkeys((r["encoder"], r["method"]) for r in mine):
+            pts = sorted((r for r in mine if (r["encoder"], r["method"]) == (enc, method)),
+                         key=lambda r: r["step"])  # fmt: skip
+            ax.plot([max(r["step"], 1) for r in pts], [r["macro_f1"] for r in pts], "-o",
+                    label=f"{enc} {method}")  # fmt: skip
+        refs = [
+            r for r in main if r.get("step") is None and r["label_fraction"] == top
+            and r["features"] == feature and r["method"] in ("random", "handcrafted")
+        ]  # fmt: skip
+        for r in refs:
+            ax.axhline(r["macro_f1"], ls="--", lw=1, color="grey" if r["role"] == "random"
+                       else "black", label=f"{r['encoder']} {r['method']}")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("pretraining step (step 0 plotted at 1)")
+        ax.set_ylabel(f"macro-F1 @ {top:.0%} labels")
         ax.set_title(f"features = {feature}")
         ax.legend(fontsize=7)
     fig.tight_layout()

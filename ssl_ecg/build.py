@@ -18,7 +18,7 @@ from ssl_ecg.interfaces import (
     ObjectiveContext,
     RecordSource,
 )
-from ssl_ecg.recipe import Component, DataRecipe, Recipe, _validate
+from ssl_ecg.recipe import Component, DataRecipe, Recipe, Source, _validate
 from ssl_ecg.registry import get_registry
 from ssl_ecg.views import make_views
 
@@ -39,26 +39,32 @@ def _call(recipe: Recipe | DataRecipe, component: Component, context: Any) -> An
 
 @dataclasses.dataclass
 class Built:
-    source: RecordSource | None
     leads: list[str]
     encoder: Encoder
     augmentations: list[Any]
     objective: Objective
 
 
-def build_source(recipe: Recipe | DataRecipe) -> RecordSource:
+def build_source(recipe: DataRecipe, source: Source | None = None) -> RecordSource:
+    """The record source of one of the recipe's datasets (default: the first)."""
     ctx = DatasetContext(recipe_dir=recipe.path.parent.resolve(), seed=recipe.seed)
-    return _call(recipe, recipe.data, ctx)
+    return _call(recipe, (source or recipe.sources[0]).component, ctx)
+
+
+def recipe_leads(recipe: DataRecipe) -> list[str]:
+    """The leads the recipe's windows have: ``data.leads``, else its dataset's own."""
+    pre = recipe.preprocess
+    if pre.leads is not None:
+        return pre.lead_names([])
+    return pre.lead_names(list(build_source(recipe).leads))
 
 
 def build(recipe: Recipe) -> Built:
     """Build dataset source, encoder, augmentations and objective (on the CPU)."""
-    source = build_source(recipe)
-    leads = recipe.preprocess.lead_names(list(source.leads))
-    return build_model(recipe, leads, source)
+    return build_model(recipe, recipe_leads(recipe))
 
 
-def build_model(recipe: Recipe, leads: list[str], source: RecordSource | None = None) -> Built:
+def build_model(recipe: Recipe, leads: list[str], n_patients: int | None = None) -> Built:
     """Encoder, augmentations and objective for windows of ``leads`` (no dataset needed)."""
     n_samples = round(recipe.preprocess.window_s * recipe.preprocess.fs)
     fs = recipe.preprocess.fs
@@ -72,20 +78,23 @@ def build_model(recipe: Recipe, leads: list[str], source: RecordSource | None = 
         except PluginError as exc:
             raise RecipeError(f"{key}: {exc}") from None
         config = _validate(spec.config, settings, key)
-        ctx = ObjectiveContext(encoder, len(leads), n_samples, fs, key, build_objective)
+        ctx = ObjectiveContext(encoder, len(leads), n_samples, fs, key, build_objective,
+                               n_patients)  # fmt: skip
         return spec.factory(config, ctx)
 
-    ctx = ObjectiveContext(encoder, len(leads), n_samples, fs, "objective", build_objective)
+    ctx = ObjectiveContext(encoder, len(leads), n_samples, fs, "objective", build_objective,
+                           n_patients)  # fmt: skip
     objective = _call(recipe, recipe.objective, ctx)
-    return Built(source, leads, encoder, augs, objective)
+    return Built(leads, encoder, augs, objective)
 
 
 def check(recipe: Recipe) -> Built:
     """Build everything and push one tiny random batch through (shapes only, no training)."""
     built = build(recipe)
     n_samples = round(recipe.preprocess.window_s * recipe.preprocess.fs)
-    x = torch.randn(2, len(built.leads), n_samples)
-    batch = Batch(x, recipe.preprocess.fs, torch.ones(2, len(built.leads), dtype=torch.bool))
+    segs = torch.randn(max(built.objective.n_segments, 1), 2, len(built.leads), n_samples)
+    batch = Batch(segs[0], recipe.preprocess.fs, torch.ones(2, len(built.leads), dtype=torch.bool),
+                  patient=torch.arange(2), segments=segs if len(segs) > 1 else None)  # fmt: skip
     gen = torch.Generator().manual_seed(0)
     try:
         views = make_views(batch, built.augmentations, built.objective.n_views, gen)

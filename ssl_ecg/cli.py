@@ -252,19 +252,21 @@ def data_prepare(
     workers: Annotated[int, typer.Option(help="worker processes; 0 = one per core")] = 0,
 ) -> None:
     """Read, preprocess and cache the recipe's dataset (R-peaks included)."""
-    from ssl_ecg.data.prepare import prepare
+    from ssl_ecg.data.prepare import prepare_all
     from ssl_ecg.recipe import load_recipe
 
     r = load_recipe(recipe, set_)
-    result = prepare(r, workers=workers, skip_bad=skip_bad, progress=sys.stderr.isatty())
-    meta = result.store.meta
-    verb = f"built in {meta['seconds']} s" if result.built else "up to date (reused)"
-    err_console.print(f"{meta['n_records']} records {verb}: {result.store.folder}")
-    if meta["skipped"]:
-        err_console.print(
-            f"[yellow]skipped {len(meta['skipped'])} bad record(s)[/yellow], "
-            f"listed in {result.store.folder / 'skipped.json'}"
-        )
+    for result in prepare_all(r, workers=workers, skip_bad=skip_bad,
+                              progress=sys.stderr.isatty()):  # fmt: skip
+        meta = result.store.meta
+        verb = f"built in {meta['seconds']} s" if result.built else "up to date (reused)"
+        name = meta["dataset"]["name"]
+        err_console.print(f"{name}: {meta['n_records']} records {verb}: {result.store.folder}")
+        if meta["skipped"]:
+            err_console.print(
+                f"[yellow]skipped {len(meta['skipped'])} bad record(s)[/yellow], "
+                f"listed in {result.store.folder / 'skipped.json'}"
+            )
 
 
 @data_app.command("info")
@@ -278,10 +280,15 @@ def data_info(
     from ssl_ecg.recipe import load_recipe
 
     r = load_recipe(recipe, set_)
-    info = summary(open_prepared(r), r)
+    infos = [summary(open_prepared(r, src), r, src) for src in r.sources]
     if as_json:
-        typer.echo(json.dumps(info, indent=2))
+        typer.echo(json.dumps(infos[0] if len(infos) == 1 else infos, indent=2))
         return
+    for info in infos:
+        _print_info(info)
+
+
+def _print_info(info: dict) -> None:
     console = Console()
     console.print(
         f"[bold]{info['dataset']}[/bold]: {info['records']} records, {info['patients']} patients, "

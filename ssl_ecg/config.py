@@ -23,6 +23,10 @@ class PreprocessConfig(Config):
     leads: list[str] | Literal["standard12"] | None = Field(
         None, description="lead names to keep, in this order; 'standard12'; default: the dataset's"
     )
+    lead_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="rename record leads before selecting them, e.g. { ECG1 = 'MLII' }",
+    )
     missing_leads: Literal["mask", "error"] = Field(
         "mask", description="a requested lead a record lacks: zeros + mask, or an error"
     )
@@ -62,8 +66,30 @@ class PreprocessConfig(Config):
 
     def stored(self) -> dict[str, object]:
         """The settings that change what is stored (the cache hash covers exactly these)."""
-        keys = ("fs", "leads", "missing_leads", "highpass_hz", "lowpass_hz", "normalize")
+        keys = (
+            "fs",
+            "leads",
+            "lead_map",
+            "missing_leads",
+            "highpass_hz",
+            "lowpass_hz",
+            "normalize",
+        )
         return {k: getattr(self, k) for k in (*keys, "rpeak_method", "cache_dtype")}
+
+
+class SourceConfig(Config):
+    """Keys of one ``[[data.sources]]`` table read by the core; the others are its dataset's."""
+
+    weight: float = Field(
+        1.0, gt=0, allow_inf_nan=False,
+        description="share of the training windows drawn from this source (relative to the "
+        "other sources' weights, whatever their sizes)",
+    )  # fmt: skip
+    split: str | None = Field(None, description="use this split of the source only, e.g. 'DS1'")
+    lead_map: dict[str, str] = Field(
+        default_factory=dict, description="rename this source's leads, e.g. { ECG1 = 'MLII' }"
+    )
 
 
 class TrainConfig(Config):
@@ -79,3 +105,8 @@ class TrainConfig(Config):
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(500, ge=1)
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    save_steps: list[int] = Field(
+        default_factory=list,
+        description="also keep the weights at these steps (0 = the random init), as "
+        "checkpoints/step_NNNNNNN.pt: for learning curves",
+    )

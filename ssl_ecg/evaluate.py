@@ -33,13 +33,17 @@ from ssl_ecg.interfaces import Encoder
 from ssl_ecg.tasks import Baseline, BaselineContext, LabelledWindows, TaskContext, TaskData
 
 PROTOCOLS = ("linear", "knn", "finetune")
-FEATURES = ("embedding", "side", "embedding+side")
+# what the probe reads: the embedding, the task's side features, or both; ":record" = each
+# record's embeddings standardised by that record's own mean and sd (a test-time choice that
+# uses a test record's unlabelled windows; reported as such)
+FEATURES = ("embedding", "side", "embedding+side", "embedding:record", "embedding:record+side")
 
 
 @dataclasses.dataclass
 class Model:
     contract: dict[str, Any]  # fs, leads, n_samples, preprocessing, dataset
-    pretrained_patients: list[str]  # empty for a random-init encoder or a baseline
+    # dataset name -> patients pretrained on; empty for a random-init encoder or a baseline
+    pretrained_patients: dict[str, list[str]]
     description: str
     encoder: Encoder | None = None
     baseline: Baseline | None = None  # a feature map that needs no pretraining
@@ -56,6 +60,13 @@ def load_model(
     from ssl_ecg.registry import get_registry
 
     path = Path(spec)
+    if path.is_file() and path.suffix == ".pt" and path.name != "last.pt":
+        run = path.parent.parent  # <run>/checkpoints/step_NNNNNNN.pt
+        folder = run / f"export-{path.stem}"
+        export(run, folder, path)
+        encoder, meta = load_encoder(folder)
+        desc = f"run {run} (step {meta['pretraining']['step']})"
+        return Model(meta["data"], pretrained_patients(meta), desc, encoder=encoder)
     if path.is_file() and path.suffix == ".pt":
         path = path.parent.parent  # <run>/checkpoints/last.pt
     if (path / "encoder.json").is_file():
@@ -74,14 +85,24 @@ def load_model(
             f"{spec}: not a model; give an export folder (encoder.json), a run directory, its "
             f"checkpoints/last.pt, 'random' or a baseline ({baselines}) with --recipe"
         )
-    return Model(meta["data"], list(meta["pretraining"]["patients"]), desc, encoder=encoder)
+    return Model(meta["data"], pretrained_patients(meta), desc, encoder=encoder)
+
+
+def pretrained_patients(meta: dict[str, Any]) -> dict[str, list[str]]:
+    """Per dataset, the patients an export was pretrained on."""
+    out: dict[str, set[str]] = {}
+    for src in meta["pretraining"].get("sources") or []:
+        out.setdefault(src["dataset"], set()).update(src["patients"])
+    if not out:  # an export from before pretraining had several sources
+        out[meta["data"]["dataset"]] = set(meta["pretraining"]["patients"])
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def _recipe_model(
     name: str, recipe_path: Path | None, sets: list[str] | None, settings: dict[str, Any]
 ) -> Model:
     """A random-init encoder, or a baseline, under the data contract of a recipe."""
-    from ssl_ecg.build import build_model, build_source
+    from ssl_ecg.build import build_model, recipe_leads
     from ssl_ecg.recipe import _validate, load_recipe
     from ssl_ecg.registry import get_registry
     from ssl_ecg.train import data_contract, seed_everything
@@ -89,16 +110,16 @@ def _recipe_model(
     if recipe_path is None:
         raise SslEcgError(f"MODEL '{name}' needs --recipe naming the data settings (and encoder)")
     recipe = load_recipe(recipe_path, sets)
-    leads = recipe.preprocess.lead_names(list(build_source(recipe).leads))
+    leads = recipe_leads(recipe)
     contract = data_contract(recipe, leads)
     if name == "random":
         seed_everything(recipe.train.seed)
         built = build_model(recipe, leads)
-        return Model(contract, [], f"random init ({recipe_path})", encoder=built.encoder.eval())
+        return Model(contract, {}, f"random init ({recipe_path})", encoder=built.encoder.eval())
     spec = get_registry().get("baseline", name)
     config = _validate(spec.config, settings, f"baseline {name}")
     ctx = BaselineContext(float(contract["fs"]), list(leads), recipe.train.seed)
-    return Model(contract, [], f"baseline {name}", baseline=spec.factory(config, ctx))
+    return Model(contract, {}, f"baseline {name}", baseline=spec.factory(config, ctx))
 
 
 # ------------------------------------------------------------------ tasks
@@ -116,7 +137,8 @@ def load_task(
         raise SslEcgError(f"--task: {exc}") from None
     config = task_config(spec, settings)
     c = model.contract
-    stored = {k: v for k, v in c["preprocessing"].items() if k != "leads"}
+    # the model's preprocessing, except how a dataset names its leads (a task may map them)
+    stored = {k: v for k, v in c["preprocessing"].items() if k not in ("leads", "lead_map")}
 
     def prepare_data(table: dict[str, Any]) -> Any:
         doc = {**table, **stored, "leads": list(c["leads"])}
@@ -143,10 +165,9 @@ def task_config(spec: Any, settings: dict[str, Any]) -> Any:
 
 
 def leakage(model: Model, task: TaskData) -> list[str]:
-    """Test patients the model saw during pretraining (same dataset only)."""
-    if not model.pretrained_patients or model.contract.get("dataset") != _dataset(task.test):
-        return []
-    return sorted(set(model.pretrained_patients) & set(task.test.patients.tolist()))
+    """Test patients the model saw during pretraining (from a source of the same dataset)."""
+    seen = model.pretrained_patients.get(_dataset(task.test), [])
+    return sorted(set(seen) & set(task.test.patients.tolist()))
 
 
 def _dataset(windows: LabelledWindows) -> str:
@@ -215,7 +236,7 @@ def check_features(features: list[str], task: TaskData, task_name: str, protocol
     for f in features:
         if f not in FEATURES:
             raise SslEcgError(f"--features '{f}': choose from {', '.join(FEATURES)}")
-        if "side" in f and not task.side_names:
+        if f.endswith("side") and not task.side_names:
             raise SslEcgError(
                 f"--features {f}: task {task_name} computes no side features; "
                 "use --features embedding"
@@ -224,14 +245,59 @@ def check_features(features: list[str], task: TaskData, task_name: str, protocol
             raise SslEcgError(f"--features {f}: fine-tuning reads the signal only; use embedding")
 
 
+def per_record(z: np.ndarray, records: np.ndarray) -> np.ndarray:
+    """Embeddings (N, D) standardised within each record (mean 0, sd 1 per dimension)."""
+    out = np.empty_like(z)
+    for rec in np.unique(records):
+        mine = records == rec
+        out[mine] = (z[mine] - z[mine].mean(0)) / (z[mine].std(0) + 1e-6)
+    return out
+
+
 def _design(feature: str, z: np.ndarray | None, windows: LabelledWindows) -> np.ndarray:
     """The probe's input (N, F) for one features setting."""
     parts = []
-    if "embedding" in feature and z is not None:
-        parts.append(z)
-    if "side" in feature and windows.side is not None:
+    if feature.startswith("embedding") and z is not None:
+        parts.append(per_record(z, windows.records) if ":record" in feature else z)
+    if feature.endswith("side") and windows.side is not None:
         parts.append(windows.side)
     return np.concatenate(parts, axis=1)
+
+
+def identity_probe(
+    z: np.ndarray, windows: LabelledWindows, seed: int, per_patient: int = 400
+) -> dict[str, Any]:
+    """How well the features tell the patient, and the label, among the training patients.
+
+    Each patient's windows are cut in time: a linear probe is fitted on the first half of
+    every patient's windows and scored (balanced accuracy) on the second half, once predicting
+    the patient and once the label. A pretraining that learns who the patient is rather than
+    what the beat is scores high on the first and low on the second."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(seed)
+    names, pid = np.unique(windows.patients.astype(str), return_inverse=True)
+    fit, test = [], []
+    for p in range(names.size):
+        idx = np.flatnonzero(pid == p)
+        idx = idx[np.argsort(windows.start[idx], kind="stable")]
+        half = idx.size // 2
+        fit.append(rng.permutation(idx[:half])[:per_patient])
+        test.append(rng.permutation(idx[half:])[:per_patient])
+    a, b = np.concatenate(fit), np.concatenate(test)
+    out: dict[str, Any] = {
+        "n_patients": int(names.size),
+        "n_fit": int(a.size),
+        "n_test": int(b.size),
+    }
+    proba = fit_predict("linear", z[a], pid[a], z[b], int(names.size), False, 10, seed)
+    out["patient_balanced_accuracy"] = float(balanced_accuracy_score(pid[b], proba.argmax(1)))
+    y = windows.y
+    if y.ndim == 1 and np.unique(y[a]).size > 1:
+        k = int(y.max()) + 1
+        proba = fit_predict("linear", z[a], y[a], z[b], k, False, 10, seed)
+        out["label_balanced_accuracy"] = float(balanced_accuracy_score(y[b], proba.argmax(1)))
+    return out
 
 
 def fit_predict(protocol: str, z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray,
@@ -353,7 +419,7 @@ def evaluate(
     out_dir: Path, *, features: list[str] | None = None,
     compare: list[Comparison] | None = None, seed: int = 0, allow_leakage: bool = False,
     k: int = 10, finetune_steps: int = 300, n_boot: int = 1000, device: str = "auto",
-    progress: bool = False,
+    progress: bool = False, identity: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Score ``model`` on ``task`` for every features setting and label fraction; write
     results.json, results.md, confusion.png and predictions.npz (for paired comparisons)."""
@@ -380,7 +446,7 @@ def evaluate(
     dev = pick_device(device)
     t0 = time.perf_counter()
     z_train = z_test = None
-    if protocol != "finetune" and any("embedding" in f for f in features):
+    if protocol != "finetune" and (identity or any("embedding" in f for f in features)):
         z_train, z_test = features_of(model, task, dev, progress)
     probas: dict[str, np.ndarray] = {}
     reports: dict[str, dict[str, Any]] = {}
@@ -428,6 +494,9 @@ def evaluate(
         "test_set": fingerprint,
         "leakage": {"shared_test_patients": shared, "allowed": bool(shared and allow_leakage)},
         "results": results,
+        "identity": identity_probe(z_train, task.train, seed)
+        if identity and z_train is not None
+        else None,
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {dev}",
     }

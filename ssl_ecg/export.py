@@ -22,8 +22,9 @@ from ssl_ecg.registry import get_registry
 FORMAT = 1
 
 
-def export(run_dir: Path, out_dir: Path) -> Path:
-    """Write the run's encoder (last checkpoint) to ``out_dir``; returns the JSON path."""
+def export(run_dir: Path, out_dir: Path, checkpoint: Path | None = None) -> Path:
+    """Write the run's encoder (its last checkpoint, or ``checkpoint``, e.g. one of
+    ``checkpoints/step_NNNNNNN.pt``) to ``out_dir``; returns the JSON path."""
     from safetensors.torch import save_file
 
     for needed in ("recipe.toml", "data.json", "checkpoints/last.pt"):
@@ -31,8 +32,8 @@ def export(run_dir: Path, out_dir: Path) -> Path:
             raise SslEcgError(f"{run_dir}: not a run directory (no {needed})")
     recipe = load_recipe(run_dir / "recipe.toml")
     data = json.loads((run_dir / "data.json").read_text())
-    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-    built = build_model(recipe, data["contract"]["leads"])
+    state = load_checkpoint(checkpoint or run_dir / "checkpoints" / "last.pt")
+    built = build_model(recipe, data["contract"]["leads"], data.get("n_patients"))
     built.objective.load_state_dict(state["objective"])
     encoder = built.encoder
     weights = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
@@ -50,6 +51,7 @@ def export(run_dir: Path, out_dir: Path) -> Path:
             "objective": recipe.objective.resolved(),
             "records": data["records"],
             "patients": data["patients"],
+            "sources": data.get("sources", []),
             "step": int(state["step"]),
             "run": str(run_dir.resolve()),
         },

@@ -29,6 +29,10 @@ class Batch:
     fs: float
     lead_mask: torch.Tensor  # (B, C) bool, False where a lead is absent
     rpeaks: torch.Tensor | None = None  # (B, K) int64 R-peak positions in the window, -1 = none
+    patient: torch.Tensor | None = None  # (B,) int64 index of each window's patient (0..P-1)
+    # (S, B, C, T) S adjacent, non-overlapping windows of one record (segments[0] is signal),
+    # when the objective asks for ``n_segments`` > 1
+    segments: torch.Tensor | None = None
 
     def replace(self, **changes: Any) -> Batch:
         return dataclasses.replace(self, **changes)
@@ -89,6 +93,9 @@ class ObjectiveContext:
     key: str  # dotted recipe key of this objective, for error messages
     # build(name, settings, key) -> Objective: builds another objective through the registry
     build: Callable[[str, dict[str, Any], str], Objective]
+    # patients in the training data (Batch.patient indexes them); None when there is no data
+    # yet (``ssl-ecg validate``): an objective that needs it then assumes a small number
+    n_patients: int | None = None
 
 
 class Objective(nn.Module):
@@ -100,6 +107,9 @@ class Objective(nn.Module):
     """
 
     n_views: int = 1
+    # > 1: the core hands n_segments adjacent, non-overlapping windows of one record per batch
+    # item in ``batch.segments`` (S, B, C, T), e.g. for temporal / patient contrast (CLOCS, CPC)
+    n_segments: int = 1
 
     def forward(self, batch: Batch, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -16,7 +16,7 @@ from typing import Any, get_args, get_origin
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
-from ssl_ecg.config import PreprocessConfig, TrainConfig
+from ssl_ecg.config import PreprocessConfig, SourceConfig, TrainConfig
 from ssl_ecg.errors import PluginError, RecipeError, did_you_mean
 from ssl_ecg.registry import Registry, get_registry
 from ssl_ecg.specs import Config, Spec
@@ -48,28 +48,70 @@ class Component:
 
 
 @dataclasses.dataclass(frozen=True)
-class Recipe:
-    """A validated recipe. ``path`` is where it came from (for error messages)."""
+class Source:
+    """One dataset a recipe reads: ``[data]`` itself, or one of its ``[[data.sources]]``."""
 
-    path: Path
-    data: Component
-    preprocess: PreprocessConfig
-    encoder: Component
-    augmentations: tuple[Component, ...]
-    objective: Component
-    train: TrainConfig
+    key: str  # "data" or "data.sources[i]", for error messages
+    component: Component  # the dataset plugin and its settings
+    preprocess: PreprocessConfig  # the recipe's, with this source's split and lead_map
+    weight: float = 1.0  # share of the training windows drawn from it
+    own: SourceConfig | None = None  # the source table's core keys (None for plain [data])
 
     @property
-    def seed(self) -> int:
-        return self.train.seed
+    def name(self) -> str:
+        return self.component.name
+
+    def resolved(self) -> dict[str, Any]:
+        out = self.component.resolved()
+        if self.own is not None:
+            out.update(_plain(self.own.model_dump(mode="json")))
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class DataRecipe:
+    """The ``[data]`` part of a recipe: enough to prepare and read its datasets."""
+
+    path: Path
+    sources: tuple[Source, ...]
+    preprocess: PreprocessConfig
+    seed: int = 0
+
+    @property
+    def data(self) -> Component:
+        """The dataset of a single-source recipe."""
+        if len(self.sources) != 1:
+            raise RecipeError(
+                f"{self.path}: data: {len(self.sources)} sources where one dataset is expected"
+            )
+        return self.sources[0].component
+
+    def data_resolved(self) -> dict[str, Any]:
+        """``[data]`` as plain data, defaults filled in."""
+        data: dict[str, Any] = {}
+        if self.sources[0].own is None:
+            data["name"] = self.sources[0].name
+        data.update(_plain(self.preprocess.model_dump(mode="json")))
+        if self.sources[0].own is None:
+            data.update({k: v for k, v in self.sources[0].resolved().items() if k != "name"})
+        else:
+            data["sources"] = [src.resolved() for src in self.sources]
+        return data
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe(DataRecipe):
+    """A validated recipe. ``path`` is where it came from (for error messages)."""
+
+    encoder: Component = None  # type: ignore[assignment]
+    augmentations: tuple[Component, ...] = ()
+    objective: Component = None  # type: ignore[assignment]
+    train: TrainConfig = None  # type: ignore[assignment]
 
     def resolved(self) -> dict[str, Any]:
         """The full recipe as plain data, defaults filled in (what ``ssl-ecg show`` prints)."""
-        data = {"name": self.data.name}
-        data.update(_plain(self.preprocess.model_dump(mode="json")))
-        data.update({k: v for k, v in self.data.resolved().items() if k != "name"})
         out: dict[str, Any] = {
-            "data": data,
+            "data": self.data_resolved(),
             "encoder": self.encoder.resolved(),
             "augmentations": [a.resolved() for a in self.augmentations],
             "objective": self.objective.resolved(),
@@ -253,7 +295,7 @@ def recipe_from_dict(doc: dict[str, Any], path: Path, registry: Registry | None 
         for required in ("data", "encoder", "objective"):
             if required not in doc:
                 raise RecipeError(f"[{required}]: table is missing")
-        data, pre = _component(registry, "dataset", doc["data"], "data", PreprocessConfig)
+        sources, pre = _data(registry, doc["data"])
         encoder, _ = _component(registry, "encoder", doc["encoder"], "encoder")
         objective, _ = _component(registry, "objective", doc["objective"], "objective")
         augs_raw = doc.get("augmentations", [])
@@ -269,17 +311,42 @@ def recipe_from_dict(doc: dict[str, Any], path: Path, registry: Registry | None 
         train = _validate(TrainConfig, train_raw, "train")
     except RecipeError as exc:
         raise RecipeError(f"{path}: {exc}") from None
-    return Recipe(path, data, pre, encoder, augs, objective, train)  # type: ignore[arg-type]
+    return Recipe(path, sources, pre, train.seed, encoder, augs, objective, train)
 
 
-@dataclasses.dataclass(frozen=True)
-class DataRecipe:
-    """Just the ``[data]`` part of a recipe: enough to prepare and read a dataset."""
-
-    path: Path
-    data: Component
-    preprocess: PreprocessConfig
-    seed: int = 0
+def _data(registry: Registry, table: Any) -> tuple[tuple[Source, ...], PreprocessConfig]:
+    """``[data]``: one dataset plugin with the core's preprocessing keys, or preprocessing keys
+    plus ``[[data.sources]]`` tables, each a dataset plugin with weight, split and lead_map."""
+    if not isinstance(table, dict) or "sources" not in table:
+        data, pre = _component(registry, "dataset", table, "data", PreprocessConfig)
+        assert isinstance(pre, PreprocessConfig)
+        return (Source("data", data, pre),), pre
+    rest = {k: v for k, v in table.items() if k != "sources"}
+    if "name" in rest:
+        raise RecipeError(
+            "data.name: with [[data.sources]] each source names its dataset; remove data.name"
+        )
+    if "split" in rest:
+        raise RecipeError("data.split: with [[data.sources]] give each source its own split")
+    pre = _validate(PreprocessConfig, rest, "data")
+    assert isinstance(pre, PreprocessConfig)
+    raw = table["sources"]
+    if not isinstance(raw, list) or not raw:
+        raise RecipeError("data.sources: write each source as a [[data.sources]] table")
+    if pre.leads is None:
+        raise RecipeError(
+            "data.leads: a recipe with several sources must name its leads (e.g. ['II']) so "
+            "that every source is read into the same channels"
+        )
+    sources = []
+    for i, item in enumerate(raw):
+        key = f"data.sources[{i}]"
+        comp, own = _component(registry, "dataset", item, key, SourceConfig)
+        assert isinstance(own, SourceConfig)
+        merged = {**pre.lead_map, **own.lead_map}
+        eff = pre.model_copy(update={"split": own.split, "lead_map": merged})
+        sources.append(Source(key, comp, eff, own.weight, own))
+    return tuple(sources), pre
 
 
 def data_recipe(
@@ -287,12 +354,10 @@ def data_recipe(
 ) -> DataRecipe:
     """Validate a ``[data]`` table on its own (e.g. for an evaluation task's dataset)."""
     try:
-        data, pre = _component(
-            registry or get_registry(), "dataset", table, "data", PreprocessConfig
-        )
+        sources, pre = _data(registry or get_registry(), table)
     except RecipeError as exc:
         raise RecipeError(f"{path}: {exc}") from None
-    return DataRecipe(path, data, pre, seed)  # type: ignore[arg-type]
+    return DataRecipe(path, sources, pre, seed)
 
 
 def load_recipe(

@@ -20,12 +20,13 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ssl_ecg import distributed
-from ssl_ecg.build import build
+from ssl_ecg.build import build_model, recipe_leads
 from ssl_ecg.checkpoint import load_checkpoint, save_checkpoint
-from ssl_ecg.data.prepare import prepare, training_records
+from ssl_ecg.data.prepare import Prepared, prepare_all, training_records
+from ssl_ecg.data.store import MixedWindows
 from ssl_ecg.errors import SslEcgError
 from ssl_ecg.interfaces import Batch
-from ssl_ecg.recipe import Recipe
+from ssl_ecg.recipe import DataRecipe, Recipe
 from ssl_ecg.views import make_views
 
 LAST = Path("checkpoints") / "last.pt"
@@ -68,7 +69,7 @@ def plot_losses(metrics: list[dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
-def data_contract(recipe: Recipe, leads: list[str]) -> dict[str, Any]:
+def data_contract(recipe: DataRecipe, leads: list[str]) -> dict[str, Any]:
     """What an encoder trained on this recipe's data expects of its input."""
     pre = recipe.preprocess
     return {
@@ -77,7 +78,46 @@ def data_contract(recipe: Recipe, leads: list[str]) -> dict[str, Any]:
         "window_s": pre.window_s,
         "n_samples": round(pre.window_s * pre.fs),
         "preprocessing": {**pre.stored(), "leads": leads},  # as the cache records it
-        "dataset": recipe.data.name,
+        "dataset": "+".join(src.name for src in recipe.sources),
+        "datasets": [src.name for src in recipe.sources],
+    }
+
+
+def source_names(recipe: DataRecipe) -> list[str]:
+    """A name per source for patient ids (``name:patient``): its dataset, numbered if two
+    sources read the same dataset."""
+    names = [src.name for src in recipe.sources]
+    return [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names)]
+
+
+def training_windows(recipe: Recipe, prepared: list[Prepared], n_segments: int) -> MixedWindows:
+    """The training windows of every source (its split only), as one weighted set."""
+    pre = recipe.preprocess
+    parts = [p.store.windows(pre.window_s, pre.stride_s,
+                             training_records(p.store, recipe, p.source), n_segments)
+             for p in prepared]  # fmt: skip
+    weights = [p.source.weight if p.source else 1.0 for p in prepared]
+    return MixedWindows(parts, weights, source_names(recipe))
+
+
+def pretraining_data(recipe: Recipe, prepared: list[Prepared], windows: MixedWindows,
+                     leads: list[str], n_patients: int) -> dict[str, Any]:  # fmt: skip
+    """``data.json``: the contract and, per source, the records and patients trained on."""
+    sources = []
+    for p, part, name in zip(prepared, windows.parts, source_names(recipe), strict=True):
+        recs = np.unique(part.record)
+        sources.append({
+            "name": name, "dataset": p.store.meta["dataset"]["name"],
+            "key": p.source.key if p.source else "data",
+            "records": [p.store.record_ids[i] for i in recs],
+            "patients": sorted({p.store.patient_ids[i] for i in recs}),
+        })  # fmt: skip
+    return {
+        "contract": data_contract(recipe, leads),
+        "sources": sources,
+        "records": [f"{s['name']}:{r}" for s in sources for r in s["records"]],
+        "patients": [f"{s['name']}:{p}" for s in sources for p in s["patients"]],
+        "n_patients": n_patients,  # patients of the prepared data (objectives' context)
     }
 
 
@@ -92,9 +132,6 @@ def train(
     recipe: Recipe, run_dir: Path, progress: bool = True, resume: bool = False
 ) -> list[dict[str, float]]:
     """Train as the recipe says; write recipe, metrics, checkpoints and plot into ``run_dir``."""
-    from timm.optim import create_optimizer_v2
-    from timm.scheduler import CosineLRScheduler
-
     cfg = recipe.train
     ckpt_path = run_dir / LAST
     state = None
@@ -110,173 +147,214 @@ def train(
 
     seed_everything(cfg.seed)
     d, device = distributed.setup(pick_device(cfg.device))
-    per_rank = distributed.shard(cfg.batch_size, d)
     try:
-        return _train(recipe, run_dir, progress and d.main, state, d, device, per_rank,
-                      create_optimizer_v2, CosineLRScheduler)  # fmt: skip
+        return _Run(recipe, run_dir, progress and d.main, d, device).fit(state)
     finally:
         distributed.teardown(d)
 
 
-def _train(
-    recipe: Recipe,
-    run_dir: Path,
-    progress: bool,
-    state: dict[str, Any] | None,
-    d: distributed.Dist,
-    device: torch.device,
-    per_rank: int,
-    create_optimizer_v2: Any,
-    scheduler_cls: Any,
-) -> list[dict[str, float]]:
-    cfg = recipe.train
-    built = build(recipe)
-    if d.main:  # one process builds the cache, the others then find it
-        prepare(recipe, progress=progress)
-    distributed.barrier(d)
-    store = prepare(recipe).store
-    pre = recipe.preprocess
-    train_records = training_records(store, recipe)
-    windows = store.windows(pre.window_s, pre.stride_s, train_records)
-    n = len(windows)
-    if n < cfg.batch_size:
-        raise SslEcgError(
-            f"{recipe.path}: train.batch_size = {cfg.batch_size} but the data has only {n} windows"
+class _Run:
+    """One training run, in named steps: data, model, resume, step, log, checkpoint."""
+
+    def __init__(self, recipe: Recipe, run_dir: Path, progress: bool, d: distributed.Dist,
+                 device: torch.device) -> None:  # fmt: skip
+        from timm.optim import create_optimizer_v2
+        from timm.scheduler import CosineLRScheduler
+
+        cfg = recipe.train
+        self.recipe, self.run_dir, self.progress, self.d, self.device = (
+            recipe,
+            run_dir,
+            progress,
+            d,
+            device,
         )
+        leads = recipe_leads(recipe)
+        if d.main:  # one process builds the caches, the others then find them
+            prepare_all(recipe, progress=progress)
+        distributed.barrier(d)
+        prepared = prepare_all(recipe)
+        n_patients = sum(len(set(p.store.patient_ids)) for p in prepared)
+        built = build_model(recipe, leads, n_patients)
+        self.augmentations = built.augmentations
+        self.windows = training_windows(recipe, prepared, built.objective.n_segments)
+        n = len(self.windows)
+        if n < cfg.batch_size:
+            segs = built.objective.n_segments
+            raise SslEcgError(
+                f"{recipe.path}: train.batch_size = {cfg.batch_size} but the data has only {n} "
+                f"windows" + (f" followed by {segs - 1} more in their record" if segs > 1 else "")
+            )
+        self.fs = prepared[0].store.fs
+        self.data = pretraining_data(recipe, prepared, self.windows, leads, n_patients)
+        self.objective = built.objective.to(device)
+        self.model: torch.nn.Module = self.objective
+        if d.active:
+            from torch.nn.parallel import DistributedDataParallel as DDP
 
-    objective = built.objective.to(device)
-    model: torch.nn.Module = objective
-    if d.active:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+            ids = [device] if device.type == "cuda" else None
+            self.model = DDP(self.objective, device_ids=ids)
+        self.optimizer = create_optimizer_v2(self.objective, "adamw", lr=cfg.lr,
+                                             weight_decay=cfg.weight_decay)  # fmt: skip
+        self.scheduler = CosineLRScheduler(
+            self.optimizer, t_initial=cfg.steps, warmup_t=cfg.warmup_steps,
+            warmup_lr_init=cfg.lr * 1e-2, lr_min=cfg.lr * 1e-2, t_in_epochs=False,
+        )  # fmt: skip
+        torch.manual_seed(cfg.seed + 7919 * d.rank)  # per-rank randomness (e.g. MAE masks)
+        self.gen = torch.Generator().manual_seed(cfg.seed)  # data order: the same on every rank
+        self.aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 7919 * d.rank)
+        self.order = self.windows.order(self.gen)
+        self.pos, self.start = 0, 1
+        self.metrics: list[dict[str, float]] = []
 
-        model = DDP(objective, device_ids=[device] if device.type == "cuda" else None)
-    optimizer = create_optimizer_v2(objective, "adamw", lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = scheduler_cls(
-        optimizer, t_initial=cfg.steps, warmup_t=cfg.warmup_steps, warmup_lr_init=cfg.lr * 1e-2,
-        lr_min=cfg.lr * 1e-2, t_in_epochs=False,
-    )  # fmt: skip
-    torch.manual_seed(cfg.seed + 7919 * d.rank)  # per-rank randomness (e.g. MAE masks)
-    gen = torch.Generator().manual_seed(cfg.seed)  # data order: the same on every rank
-    aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 7919 * d.rank)
-    order = torch.randperm(n, generator=gen)
-    pos, start = 0, 1
-    metrics_path = run_dir / "metrics.jsonl"
-    if state is not None:
-        objective.load_state_dict(state["objective"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    # ------------------------------------------------------------------ steps
+    def resume(self, state: dict[str, Any]) -> None:
+        d = self.d
         if len(state["rng"]["augment"]) != d.world:
             raise SslEcgError(
-                f"{run_dir}: the run used {len(state['rng']['augment'])} processes; "
+                f"{self.run_dir}: the run used {len(state['rng']['augment'])} processes; "
                 f"resume it with as many (not {d.world})"
             )
+        self.objective.load_state_dict(state["objective"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"]["torch"][d.rank])
-        if device.type == "cuda" and "cuda" in state["rng"]:
-            torch.cuda.set_rng_state(state["rng"]["cuda"][d.rank], device)
-        gen.set_state(state["rng"]["data"])
-        aug_gen.set_state(state["rng"]["augment"][d.rank])
-        order, pos, start = state["order"], int(state["pos"]), int(state["step"]) + 1
-    metrics = _read_metrics(metrics_path, start - 1) if state is not None else []
-    leads = list(store.leads)
-    if d.main:
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (run_dir / "recipe.toml").write_text(recipe.to_toml(), encoding="utf-8")
-        pretrained_on = {
-            "contract": data_contract(recipe, leads),
-            "records": [store.record_ids[i] for i in np.unique(windows.record)],
-            "patients": sorted({store.patient_ids[i] for i in np.unique(windows.record)}),
-        }
-        (run_dir / "data.json").write_text(json.dumps(pretrained_on, indent=1))
-        metrics_file = metrics_path.open("w", encoding="utf-8")
-        for row in metrics:
-            metrics_file.write(json.dumps(row) + "\n")
+        if self.device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"][d.rank], self.device)
+        self.gen.set_state(state["rng"]["data"])
+        self.aug_gen.set_state(state["rng"]["augment"][d.rank])
+        self.order, self.pos, self.start = state["order"], int(state["pos"]), int(state["step"]) + 1
+        self.metrics = _read_metrics(self.run_dir / "metrics.jsonl", self.start - 1)
 
-    def per_rank(value: torch.Tensor) -> list[torch.Tensor]:
-        if not d.active:
-            return [value]
-        gathered = [torch.empty_like(value) for _ in range(d.world)]
-        torch.distributed.all_gather_object(gathered, value)
-        return gathered
+    def batch(self) -> Batch:
+        """The next batch of this rank, on the device."""
+        cfg, d, dev = self.recipe.train, self.d, self.device
+        if self.pos + cfg.batch_size > len(self.windows):
+            self.order, self.pos = self.windows.order(self.gen), 0
+        idx = self.order[self.pos : self.pos + cfg.batch_size][d.rank :: d.world]  # my share
+        self.pos += cfg.batch_size
+        wb = self.windows.read(idx.numpy())
+        segments = None if wb.segments is None else torch.from_numpy(wb.segments).to(dev)
+        return Batch(
+            torch.from_numpy(wb.signal).to(dev, non_blocking=True), self.fs,
+            torch.from_numpy(wb.lead_mask).to(dev), torch.from_numpy(wb.rpeaks).to(dev),
+            torch.from_numpy(wb.patient).to(dev), segments,
+        )  # fmt: skip
 
-    def save(step: int) -> None:
-        torch_states, aug_states = per_rank(torch.get_rng_state()), per_rank(aug_gen.get_state())
-        cuda_states = per_rank(torch.cuda.get_rng_state(device)) if device.type == "cuda" else []
+    def step(self, step: int) -> dict[str, torch.Tensor]:
+        cfg, dev = self.recipe.train, self.device
+        batch = self.batch()
+        views = make_views(batch, self.augmentations, self.objective.n_views, self.aug_gen)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            out = self.model(batch, views)
+        loss = out["loss"]
+        if not distributed.all_true(bool(torch.isfinite(loss)), self.d, dev):
+            bad = [k for k, v in out.items() if not torch.isfinite(v)] or ["(another rank)"]
+            raise TrainingDiverged(
+                f"loss is {loss.item()} at step {step} (non-finite parts: {', '.join(bad)}); "
+                f"the last good checkpoint is {self.run_dir / LAST}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.objective.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step_update(step)
+        self.objective.on_step(step, cfg.steps)
+        return out
+
+    def log(self, step: int, out: dict[str, torch.Tensor], samples_per_s: float) -> str:
+        row = distributed.mean({k: float(v.detach()) for k, v in out.items()}, self.d, self.device)
+        row = {"step": step, **row, "lr": self.optimizer.param_groups[0]["lr"],
+               "samples_per_s": samples_per_s}  # fmt: skip
+        self.metrics.append(row)
+        if self.d.main:
+            self.metrics_file.write(json.dumps(row) + "\n")
+            self.metrics_file.flush()
+        return f"loss {row['loss']:.4f}  {row['samples_per_s']:.0f} samples/s"
+
+    def checkpoint(self, step: int, path: Path | None = None) -> None:
+        d, dev = self.d, self.device
+
+        def per_rank(value: torch.Tensor) -> list[torch.Tensor]:
+            if not d.active:
+                return [value]
+            gathered = [torch.empty_like(value) for _ in range(d.world)]
+            torch.distributed.all_gather_object(gathered, value)
+            return gathered
+
+        torch_states, aug_states = (
+            per_rank(torch.get_rng_state()),
+            per_rank(self.aug_gen.get_state()),
+        )
+        cuda_states = per_rank(torch.cuda.get_rng_state(dev)) if dev.type == "cuda" else []
         if not d.main:
             return
-        rng = {"torch": torch_states, "data": gen.get_state(), "augment": aug_states}
-        if device.type == "cuda":
+        rng = {"torch": torch_states, "data": self.gen.get_state(), "augment": aug_states}
+        if dev.type == "cuda":
             rng["cuda"] = cuda_states
         save_checkpoint(
             {
-                "step": step, "recipe": recipe.to_toml(), "objective": objective.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": rng, "order": order, "pos": pos, "world": d.world,
+                "step": step, "recipe": self.recipe.to_toml(),
+                "objective": self.objective.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "rng": rng, "order": self.order, "pos": self.pos, "world": d.world,
             },
-            run_dir / LAST,
+            path or self.run_dir / LAST,
         )  # fmt: skip
 
-    columns = (
-        TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-    )  # fmt: skip
-    tick, since = time.perf_counter(), 0
-    with Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task("train", total=cfg.steps, completed=start - 1, info="")
-        for step in range(start, cfg.steps + 1):
-            if pos + cfg.batch_size > n:
-                order, pos = torch.randperm(n, generator=gen), 0
-            idx = order[pos : pos + cfg.batch_size][d.rank :: d.world]  # this rank's share
-            pos += cfg.batch_size
-            wb = windows.read(idx.numpy())
-            batch = Batch(
-                torch.from_numpy(wb.signal).to(device, non_blocking=True),
-                store.fs,
-                torch.from_numpy(wb.lead_mask).to(device),
-                torch.from_numpy(wb.rpeaks).to(device),
-            )
-            views = make_views(batch, built.augmentations, objective.n_views, aug_gen)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                out = model(batch, views)
-            loss = out["loss"]
-            if not distributed.all_true(bool(torch.isfinite(loss)), d, device):
-                bad = [k for k, v in out.items() if not torch.isfinite(v)] or ["(another rank)"]
-                raise TrainingDiverged(
-                    f"loss is {loss.item()} at step {step} (non-finite parts: {', '.join(bad)}); "
-                    f"the last good checkpoint is {run_dir / LAST}"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(objective.parameters(), cfg.grad_clip)
-            optimizer.step()
-            scheduler.step_update(step)
-            objective.on_step(step, cfg.steps)
-            since += 1
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                now = time.perf_counter()
-                row = distributed.mean({k: float(v.detach()) for k, v in out.items()}, d, device)
-                row = {"step": step, **row, "lr": optimizer.param_groups[0]["lr"]}
-                row["samples_per_s"] = cfg.batch_size * since / max(now - tick, 1e-9)
-                tick, since = now, 0
-                metrics.append(row)
-                if d.main:
-                    metrics_file.write(json.dumps(row) + "\n")
-                    metrics_file.flush()
-                info = f"loss {row['loss']:.4f}  {row['samples_per_s']:.0f} samples/s"
-                bar.update(task, info=info)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                save(step)
-            bar.update(task, completed=step)
-    prints = distributed.fingerprints(objective, d, device)
-    if d.main:
-        metrics_file.close()
-        if d.active:
+    def snapshot(self, step: int) -> None:
+        """Keep the weights at a ``train.save_steps`` step (learning curves)."""
+        if step in self.recipe.train.save_steps:
+            self.checkpoint(step, self.run_dir / "checkpoints" / f"step_{step:07d}.pt")
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, state: dict[str, Any] | None) -> list[dict[str, float]]:
+        cfg, d = self.recipe.train, self.d
+        if state is not None:
+            self.resume(state)
+        if d.main:
+            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "recipe.toml").write_text(self.recipe.to_toml(), encoding="utf-8")
+            (self.run_dir / "data.json").write_text(json.dumps(self.data, indent=1))
+            self.metrics_file = (self.run_dir / "metrics.jsonl").open("w", encoding="utf-8")
+            for row in self.metrics:
+                self.metrics_file.write(json.dumps(row) + "\n")
+        if self.start == 1:
+            self.snapshot(0)  # the random init of this seed
+        columns = (
+            TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        )  # fmt: skip
+        tick, since = time.perf_counter(), 0
+        with Progress(*columns, disable=not self.progress) as bar:
+            task = bar.add_task("train", total=cfg.steps, completed=self.start - 1, info="")
+            for step in range(self.start, cfg.steps + 1):
+                out = self.step(step)
+                since += 1
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    now = time.perf_counter()
+                    rate = cfg.batch_size * since / max(now - tick, 1e-9)
+                    bar.update(task, info=self.log(step, out, rate))
+                    tick, since = now, 0
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    self.checkpoint(step)
+                self.snapshot(step)
+                bar.update(task, completed=step)
+        self.finish()
+        return self.metrics
+
+    def finish(self) -> None:
+        prints = distributed.fingerprints(self.objective, self.d, self.device)
+        if not self.d.main:
+            return
+        self.metrics_file.close()
+        if self.d.active:
             same = all(p == prints[0] for p in prints)
-            (run_dir / "ddp.json").write_text(
-                json.dumps({"world_size": d.world, "identical": same, "fingerprints": prints})
+            (self.run_dir / "ddp.json").write_text(
+                json.dumps({"world_size": self.d.world, "identical": same, "fingerprints": prints})
             )
             if not same:
-                raise SslEcgError(f"{run_dir}: model weights differ between DDP ranks")
-        if metrics and all(math.isfinite(m["loss"]) for m in metrics):
-            plot_losses(metrics, run_dir / "loss.png")
-    return metrics
+                raise SslEcgError(f"{self.run_dir}: model weights differ between DDP ranks")
+        if self.metrics and all(math.isfinite(m["loss"]) for m in self.metrics):
+            plot_losses(self.metrics, self.run_dir / "loss.png")

@@ -16,7 +16,7 @@ from ssl_ecg.registry import reset_registry
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
-EXAMPLE_PLUGIN = REPO / "examples" / "ssl-ecg-vicreg"
+EXAMPLE_PLUGIN = REPO / "examples" / "ssl-ecg-simsiam"
 
 
 def data_root() -> Path:
@@ -80,8 +80,8 @@ def fake_dist(tmp_path: Path, add_to_path: Callable[[Path], None]) -> Callable[.
 
 @pytest.fixture(scope="session")
 def example_plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Install examples/ssl-ecg-vicreg with pip into a private folder (not the environment)."""
-    work = tmp_path_factory.mktemp("vicreg")
+    """Install examples/ssl-ecg-simsiam with pip into a private folder (not the environment)."""
+    work = tmp_path_factory.mktemp("simsiam")
     src = work / "src"
     shutil.copytree(EXAMPLE_PLUGIN, src)
     site = work / "site"

@@ -109,7 +109,10 @@ def test_objective_trains_each_encoder_or_refuses_clearly(spec: Spec, enc_spec: 
         assert enc_spec.name in str(exc) or type(enc).__name__ in str(exc)
         return
     assert isinstance(obj, Objective) and obj.n_views >= 0  # 0: reads only batch.signal
-    batch = Batch(torch.randn(4, C, T), FS, torch.ones(4, C, dtype=torch.bool))
+    segs = torch.randn(max(obj.n_segments, 1), 4, C, T)  # n_segments adjacent windows
+    mask, patient = torch.ones(4, C, dtype=torch.bool), torch.tensor([0, 1, 0, 2])
+    batch = Batch(segs[0], FS, mask, patient=patient,
+                  segments=segs if obj.n_segments > 1 else None)  # fmt: skip
     views = [torch.randn(4, C, T) for _ in range(obj.n_views)]
     out = obj(batch, views)
     loss = out["loss"]

@@ -199,17 +199,22 @@ def test_tiny_grid_writes_a_complete_table_with_baselines_deltas_and_resumes(
     grid.write_text(
         f'[grid]\nrecipe = "{REPO / "recipes" / "hybrid.toml"}"\n'
         f"set = {json.dumps([*TINY, 'data.seed=6'])}\n"  # other patients than the task's
-        'encoders = ["vit1d"]\nobjectives = ["mae"]\n'
+        'encoders = ["vit1d"]\nobjectives = ["mae"]\neval_at_steps = [0, 2]\n'
         'baselines = ["random", "supervised", "handcrafted", "minirocket"]\n'
         "[encoder.vit1d]\ndim = 32\ndepth = 1\nheads = 2\n"
         "[baseline.minirocket]\nn_kernels = 168\n"
         '[eval]\ntask = "labels"\nlabel_fractions = [0.5, 1.0]\nfinetune_steps = 3\n'
         'features = ["embedding", "side", "embedding+side"]\n'
-        "n_boot = 50\ntask_settings = { label = 'hr_band', dataset = { name = 'synthetic', "
+        "n_boot = 50\nidentity_probe = true\n"
+        "task_settings = { label = 'hr_band', dataset = { name = 'synthetic', "
         "n_records = 12, duration_s = 20.0, seed = 5 } }\n"
+        "[[eval.also]]\nname = 'other'\ntask = 'labels'\nfeatures = ['embedding']\n"
+        "task_settings = { label = 'hr_band', dataset = { name = 'synthetic', "
+        "n_records = 10, duration_s = 20.0, seed = 8 } }\n"
     )
     out = tmp_path / "bench"
-    rows = run_grid(grid, out)
+    every = run_grid(grid, out)
+    rows = [r for r in every if r["task"] == "main" and r["step"] is None]
     cells = {(r["encoder"], r["method"], r["features"]) for r in rows}
     both = ("embedding", "embedding+side")
     assert cells == {
@@ -230,6 +235,19 @@ def test_tiny_grid_writes_a_complete_table_with_baselines_deltas_and_resumes(
     table = (out / "results.md").read_text()
     assert "Δ macro-F1 vs random" in table and "Δ macro-F1 vs handcrafted" in table
     assert (out / "results.png").stat().st_size > 1000
+    # the other task: every cell once more, with its own references
+    other = [r for r in every if r["task"] == "other"]
+    assert {(r["method"], r["features"]) for r in other if r["method"] == "mae"} == {
+        ("mae", "embedding")}  # fmt: skip
+    assert all(r["d_macro_f1_vs_random"] is not None for r in other if r["method"] == "mae")
+    # identity probe per cell; learning curve from checkpoints of the one run
+    assert all(0 <= r["patient_bacc"] <= 1 for r in rows if r["method"] in ("mae", "random"))
+    curve = [r for r in every if r["step"] is not None]
+    assert {r["step"] for r in curve} == {0, 2} and (out / "learning_curve.png").is_file()
+    for r in curve:  # step 0 is the random init of the same seed: the same encoder exactly
+        if r["step"] == 0:
+            assert r["d_macro_f1_vs_random"] == 0.0 and r["d_macro_f1_vs_random_lo"] == 0.0
+    assert "learning curve" in table and "identity probe" in table
     stamp = (out / "cells" / "vit1d-mae" / "eval" / "results.json").stat().st_mtime
-    assert run_grid(grid, out) == rows  # finished cells are skipped, same table
+    assert run_grid(grid, out) == every  # finished cells are skipped, same table
     assert (out / "cells" / "vit1d-mae" / "eval" / "results.json").stat().st_mtime == stamp

@@ -1,6 +1,6 @@
 """Each objective's loss against a small reference implementation written out here, BYOL's
-momentum target, MAE's masks and token dropping, hybrid composition, and a short real-data run
-in which the loss falls."""
+momentum target, NNCLR's support set, MAE's masks and token dropping, hybrid composition, and a
+short real-data run in which the loss falls."""
 
 from __future__ import annotations
 
@@ -60,6 +60,42 @@ def nt_xent(z0: torch.Tensor, z1: torch.Tensor, tau: float) -> torch.Tensor:
 
 def two_minus_two_cos(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return (2 - 2 * (p * z).sum(1) / (p.norm(dim=1) * z.norm(dim=1))).mean()
+
+
+def barlow_twins_loss(z0: torch.Tensor, z1: torch.Tensor, lam: float) -> torch.Tensor:
+    """Cross-correlation of the batch-standardised projections: sum (1 - C_ii)^2 + lam C_ij^2."""
+    n, d = z0.shape
+    a, b = ((z - z.mean(0)) / (z.var(0, unbiased=False) + 1e-5).sqrt() for z in (z0, z1))
+    c = [[(a[:, i] * b[:, j]).sum() / n for j in range(d)] for i in range(d)]  # (D, D)
+    on = sum((1 - c[i][i]) ** 2 for i in range(d))
+    off = sum(c[i][j] ** 2 for i in range(d) for j in range(d) if i != j)
+    return on + lam * off
+
+
+def vicreg_terms(z0: torch.Tensor, z1: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(invariance, variance, covariance) of VICReg, unweighted, written out per dimension."""
+    n, d = z0.shape
+    inv = ((z0 - z1) ** 2).sum() / (n * d)
+
+    def var(z: torch.Tensor) -> torch.Tensor:
+        std = [(((z[:, j] - z[:, j].mean()) ** 2).sum() / (n - 1) + 1e-4).sqrt() for j in range(d)]
+        return sum(torch.clamp(1 - s, min=0) for s in std) / d
+
+    def cov(z: torch.Tensor) -> torch.Tensor:
+        zc = z - z.mean(0)
+        c = zc.T @ zc / (n - 1)
+        return sum(c[i, j] ** 2 for i in range(d) for j in range(d) if i != j) / d
+
+    return inv, (var(z0) + var(z1)) / 2, cov(z0) + cov(z1)
+
+
+def nearest(z: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+    """Each row of z replaced by the row of bank with the highest cosine similarity."""
+    rows = []
+    for q in z:
+        sims = torch.stack([F.cosine_similarity(q, e, dim=0) for e in bank])
+        rows.append(bank[int(sims.argmax())])
+    return torch.stack(rows)
 
 
 def patchify(x: torch.Tensor, s: int) -> torch.Tensor:
@@ -145,6 +181,95 @@ def test_byol_on_step_moves_target_by_the_cosine_momentum() -> None:
     frozen = after.clone()
     obj.on_step(total, total)
     assert torch.equal(obj.target_encoder.patch_embed.weight, frozen)
+
+
+# ------------------------------------------------------------------ barlow twins
+def test_barlow_twins_is_cross_correlation_to_identity() -> None:
+    torch.manual_seed(0)
+    enc = encoder("resnet1d", **RESNET)
+    obj = objective("barlow_twins", enc, lambda_param=0.05, hidden_dim=32, out_dim=8).eval()
+    assert obj.n_views == 2
+    batch, views = data()
+    z0, z1 = (obj.head(obj.encoder(v)) for v in views)
+    out = obj(batch, views)
+    assert_close(out["loss"], barlow_twins_loss(z0, z1, 0.05))
+    out["loss"].backward()
+    assert any(p.grad is not None for p in enc.parameters()), "loss reaches the encoder"
+
+
+# ------------------------------------------------------------------ vicreg
+def test_vicreg_is_invariance_variance_covariance() -> None:
+    torch.manual_seed(0)
+    obj = objective(
+        "vicreg", encoder("vit1d", **VIT), invariance=2.0, variance=3.0, covariance=0.5,
+        hidden_dim=32, out_dim=8,
+    ).eval()  # fmt: skip
+    assert obj.n_views == 2
+    batch, views = data()
+    z0, z1 = (obj.head(obj.encoder(v)) for v in views)
+    inv, var, cov = vicreg_terms(z0, z1)
+    out = obj(batch, views)
+    assert_close(out["loss"], 2.0 * inv + 3.0 * var + 0.5 * cov)
+    assert var > 0, "an untrained head leaves the variance hinge active"
+    for name, ref in (("invariance", inv), ("variance", var), ("covariance", cov)):
+        assert_close(out[name], ref.detach()) and not out[name].requires_grad
+
+
+# ------------------------------------------------------------------ nnclr
+NNCLR = {"hidden_dim": 32, "predictor_hidden_dim": 32, "out_dim": 16}
+
+
+def test_nnclr_is_nt_xent_between_neighbours_and_predictions() -> None:
+    torch.manual_seed(0)
+    obj = objective("nnclr", encoder("resnet1d", **RESNET), temperature=0.2, support_size=20,
+                    **NNCLR)  # fmt: skip
+    assert obj.n_views == 2 and obj.training
+    batch, views = data()
+    obj(*data(seed=1))  # fill part of the support set with another batch's projections
+    bank = obj.support.bank.clone()
+    assert bank.shape == (20, 16) and int(obj.support.bank_ptr) == B
+    # train mode: the heads' BatchNorm uses batch statistics, so a second pass gives the same z
+    z0, z1 = (obj.projector(obj.encoder(v)) for v in views)
+    p0, p1 = obj.predictor(z0), obj.predictor(z1)
+    nn0, nn1 = nearest(z0.detach(), bank), nearest(z1.detach(), bank)
+    ref = (nt_xent(nn0, p1, 0.2) + nt_xent(nn1, p0, 0.2)) / 2
+    loss = obj(batch, views)["loss"]
+    assert_close(loss, ref)
+    # then view 1's projections joined the support set after the first batch's
+    assert_close(obj.support.bank[B : 2 * B], z1.detach())
+    assert torch.equal(obj.support.bank[2 * B :], bank[2 * B :])
+    assert int(obj.support.bank_ptr) == 2 * B
+    loss.backward()
+    assert any(p.grad is not None for p in obj.encoder.parameters()), "loss reaches the encoder"
+    obj.eval()  # outside training the support set is only read
+    before = obj.support.bank.clone()
+    obj(batch, views)
+    assert torch.equal(obj.support.bank, before)
+
+
+@pytest.mark.parametrize("support_size", [4, 4096])  # smaller and larger than the batch
+def test_nnclr_support_set_is_in_the_state_dict_and_round_trips(
+    support_size: int, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    obj = objective("nnclr", encoder("vit1d", **VIT), support_size=support_size, **NNCLR)
+    for seed in range(3):  # three batches of 6 wrap a support set of 4
+        obj(*data(seed))
+    state = obj.state_dict()
+    assert {"support.bank", "support.bank_ptr"} <= set(state)
+    assert state["support.bank"].shape == (support_size, 16)
+    torch.save(state, tmp_path / "ckpt.pt")
+    loaded = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+
+    torch.manual_seed(1)  # another random start: weights and support set differ until loaded
+    other = objective("nnclr", encoder("vit1d", **VIT), support_size=support_size, **NNCLR)
+    assert not torch.equal(other.support.bank, obj.support.bank)
+    other.load_state_dict(loaded)
+    assert torch.equal(other.support.bank, obj.support.bank)
+    assert torch.equal(other.support.bank_ptr, obj.support.bank_ptr)
+    batch, views = data(seed=5)
+    assert_close(other(batch, views)["loss"], obj(batch, views)["loss"])
+    assert torch.equal(other.support.bank, obj.support.bank)
 
 
 # ------------------------------------------------------------------ mae

@@ -112,6 +112,25 @@ def test_mitbih_aami_side_features_are_the_annotated_rr_intervals(tmp_path: Path
 
 
 @needs_mitdb
+def test_mitbih_aami_cross_database_test_on_the_svdb_test_half(tmp_path: Path) -> None:
+    svdb = MITDB.parent / "svdb"
+    if not (svdb / "800.hea").is_file():
+        pytest.skip(f"no SVDB records in {svdb}")
+    settings = {"root": str(MITDB), "records": ["101", "100"], "test": "svdb",
+                "svdb_root": str(svdb), "svdb_records": ["800", "801", "803"]}  # fmt: skip
+    task = load("mitbih-aami", settings, tmp_path, ["MLII"])
+    assert set(task.train.records) == {"101"}  # DS1 only, as for DS2
+    assert set(task.test.records) == {"801", "803"}  # the "test" half: odd positions
+    assert task.scored == ["N", "S", "V"] and task.test.store.meta["dataset"]["name"] == "svdb"
+    assert task.test.store.leads == ["MLII"] and task.test.store.present.all()  # ECG1 mapped
+    assert task.test.side.shape == (len(task.test), 7)
+    window = task.test.read(np.arange(2))
+    assert window.shape == (2, 1, 625)
+    with pytest.raises(DataError, match="needs svdb_root"):
+        load("mitbih-aami", {**settings, "svdb_root": None}, tmp_path, ["MLII"])
+
+
+@needs_mitdb
 def test_labels_task_uses_a_datasets_own_splits(tmp_path: Path) -> None:
     dataset = {"name": "mitbih", "root": str(MITDB), "records": RECORDS}
     with pytest.raises(DataError, match=r"own splits \(DS1, DS2\).*set train_split and test_split"):

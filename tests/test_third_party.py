@@ -1,4 +1,4 @@
-"""examples/ssl-ecg-vicreg, installed with pip like any third-party package, is found through
+"""examples/ssl-ecg-simsiam, installed with pip like any third-party package, is found through
 its entry point and usable from a recipe with no change to ssl-ecg."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ blocks = [1, 1]
 [[augmentations]]
 name = "gaussian_noise"
 [objective]
-name = "vicreg"
+name = "simsiam"
 out_dim = 32
 [train]
 steps = 4
@@ -49,9 +49,9 @@ def test_listed_with_its_own_distribution(example_plugin_site: Path) -> None:
         env=_env(example_plugin_site), check=True,
     )  # fmt: skip
     rows = {r["name"]: r for r in json.loads(out.stdout)}
-    vicreg = rows["vicreg"]
-    assert (vicreg["kind"], vicreg["distribution"], vicreg["version"], vicreg["status"]) == (
-        "objective", "ssl-ecg-vicreg", "0.1.0", "ok",
+    simsiam = rows["simsiam"]
+    assert (simsiam["kind"], simsiam["distribution"], simsiam["version"], simsiam["status"]) == (
+        "objective", "ssl-ecg-simsiam", "0.1.0", "ok",
     )  # fmt: skip
     assert rows["simclr"]["distribution"] == "ssl-ecg"
 
@@ -60,13 +60,13 @@ def test_usable_from_a_recipe_alone_and_inside_hybrid(
     example_plugin_site: Path, add_to_path: Callable[[Path], None]
 ) -> None:
     add_to_path(example_plugin_site)
-    assert get_registry().get("objective", "vicreg").distribution == "ssl-ecg-vicreg"
-    r = load_recipe(HYBRID, ["objective.parts.vicreg=0.1", "objective.vicreg.out_dim=64"])
-    assert r.resolved()["objective"]["vicreg"]["out_dim"] == 64
+    assert get_registry().get("objective", "simsiam").distribution == "ssl-ecg-simsiam"
+    r = load_recipe(HYBRID, ["objective.parts.simsiam=0.1", "objective.simsiam.out_dim=64"])
+    assert r.resolved()["objective"]["simsiam"]["out_dim"] == 64
 
 
 def test_trains_through_the_cli(example_plugin_site: Path, tmp_path: Path) -> None:
-    recipe = tmp_path / "vicreg.toml"
+    recipe = tmp_path / "simsiam.toml"
     recipe.write_text(RECIPE)
     cmd = [
         sys.executable,
@@ -83,4 +83,4 @@ def test_trains_through_the_cli(example_plugin_site: Path, tmp_path: Path) -> No
         json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     ]
     assert len(rows) == 4 and all(r["loss"] == r["loss"] for r in rows)
-    assert 'name = "vicreg"' in (tmp_path / "run" / "recipe.toml").read_text()
+    assert 'name = "simsiam"' in (tmp_path / "run" / "recipe.toml").read_text()

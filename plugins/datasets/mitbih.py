@@ -4,9 +4,9 @@ Source: Moody GB, Mark RG, "The impact of the MIT-BIH Arrhythmia Database", IEEE
 20(3):45-50 (2001), https://physionet.org/content/mitdb/. Records are read with ``wfdb``
 (``rdrecord`` and ``rdann(record, "atr")``); leads keep their header names (MLII, V1, V2, V4, V5).
 
-Beats and classes follow ANSI/AAMI EC57 as used by de Chazal et al., "Automatic classification of
-heartbeats using ECG morphology and heartbeat interval features", IEEE TBME 51(7):1196-1206
-(2004). Beat annotation symbols and their AAMI class:
+Beats and classes (read by :func:`ssl_ecg.data.wfdb_io.read_aami_beats`) follow ANSI/AAMI EC57
+as used by de Chazal et al., "Automatic classification of heartbeats using ECG morphology and
+heartbeat interval features", IEEE TBME 51(7):1196-1206 (2004). Beat symbols and AAMI class:
 
 * N (normal, bundle branch block): ``N`` ``L`` ``R`` ``e`` ``j``
 * S (supraventricular ectopic): ``A`` ``a`` ``J`` ``S``
@@ -30,27 +30,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import Field
 
 from ssl_ecg import Config, Spec, hookimpl
 from ssl_ecg.data.record import DatasetContext, Record, RecordSource
 from ssl_ecg.data.wfdb_io import (
+    aami_counts,
     files_identity,
-    read_annotations,
+    read_aami_beats,
     read_record,
     record_keys,
     resolve_root,
 )
 
-AAMI_CLASSES = ("N", "S", "V", "F", "Q")
-AAMI: dict[str, str] = {
-    **dict.fromkeys("NLRej", "N"),
-    **dict.fromkeys("AaJS", "S"),
-    **dict.fromkeys("VE", "V"),
-    "F": "F",
-    **dict.fromkeys("/fQ", "Q"),
-}
 PACED = ("102", "104", "107", "217")
 SAME_PATIENT = {"202": "201"}  # MIT-BIH directory: records 201 and 202 are from one subject
 DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124",
@@ -93,11 +85,7 @@ class MitbihArrhythmia(RecordSource):
     def load(self, key: str) -> Record:
         path = self.root / key
         rec = read_record(path)
-        samples, symbols = read_annotations(path, "atr")
-        keep = np.array([s in AAMI for s in symbols], dtype=bool)  # (K_all,)
-        beats = samples[keep]  # (K,)
-        classes = np.array([AAMI[s] for s in np.asarray(symbols, dtype=object)[keep]], dtype="<U1")
-        inside = (beats >= 0) & (beats < rec.signal.shape[1])
+        beats, classes = read_aami_beats(path, rec.signal.shape[1])  # (K,), (K,) inside
         return Record(
             signal=rec.signal,
             fs=rec.fs,
@@ -105,8 +93,8 @@ class MitbihArrhythmia(RecordSource):
             record_id=key,
             patient_id=SAME_PATIENT.get(key, key),
             labels={**demographics(rec.comments), "aami_counts": aami_counts(classes)},
-            beats=beats[inside],
-            beat_labels=classes[inside],
+            beats=beats,
+            beat_labels=classes,
             source=rec.source,
         )
 
@@ -117,11 +105,6 @@ class MitbihArrhythmia(RecordSource):
         keys = set(self.keys())
         ds2 = [r for r in DS2 if not (self.config.strict_inter_patient and r in SAME_PATIENT)]
         return {"DS1": [r for r in DS1 if r in keys], "DS2": [r for r in ds2 if r in keys]}
-
-
-def aami_counts(classes: np.ndarray) -> dict[str, int]:
-    """Beats per AAMI class, every class present (zeros included)."""
-    return {c: int((classes == c).sum()) for c in AAMI_CLASSES}
 
 
 def demographics(comments: list[str]) -> dict[str, Any]:

@@ -10,7 +10,8 @@ Parts are built through the registry by name, so any installed objectives combin
     [objective.mae]          # optional settings of one part
     mask_ratio = 0.6
 
-All parts share the encoder. Part ``k`` sees the first ``n_views_k`` views of the batch.
+All parts share the encoder. Part ``k`` sees the first ``n_views_k`` views of the batch; the
+batch carries the most segments any part asks for (``n_segments``).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Hybrid(Objective):
             }
         )
         self.n_views = max(part.n_views for part in self.parts.values())
+        self.n_segments = max(part.n_segments for part in self.parts.values())
 
     def forward(self, batch: Batch, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}

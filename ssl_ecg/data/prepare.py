@@ -14,18 +14,19 @@ from ssl_ecg.data.cache import CACHE_FORMAT, build_cache, cache_root, content_ha
 from ssl_ecg.data.store import Store
 from ssl_ecg.errors import DataError
 from ssl_ecg.interfaces import RecordSource
-from ssl_ecg.recipe import DataRecipe, Recipe
+from ssl_ecg.recipe import DataRecipe, Source
 
 
 @dataclasses.dataclass
 class Prepared:
     store: Store
     built: bool  # False when an existing cache was reused
+    source: Source | None = None  # which of the recipe's sources it is
 
 
-def describe(recipe: Recipe | DataRecipe, source: RecordSource, leads: list[str]) -> dict[str, Any]:
+def describe(source: Source, built: RecordSource, leads: list[str]) -> dict[str, Any]:
     """Everything that determines the stored data (hashed into the cache folder's name)."""
-    spec = recipe.data.spec
+    spec = source.component.spec
     return {
         "format": CACHE_FORMAT,
         "dataset": {
@@ -33,44 +34,59 @@ def describe(recipe: Recipe | DataRecipe, source: RecordSource, leads: list[str]
             "plugin": spec.plugin,
             "distribution": spec.distribution,
             "version": spec.version,
-            "settings": recipe.data.config.model_dump(mode="json"),
+            "settings": source.component.config.model_dump(mode="json"),
         },
-        "source_identity": source.identity(),
-        "preprocessing": {**recipe.preprocess.stored(), "leads": leads},
+        "source_identity": built.identity(),
+        "preprocessing": {**source.preprocess.stored(), "leads": leads},
     }
 
 
-def locate(recipe: Recipe | DataRecipe) -> tuple[Path, RecordSource, list[str], dict[str, Any]]:
-    source = build_source(recipe)
-    leads = recipe.preprocess.lead_names(list(source.leads))
-    desc = describe(recipe, source, leads)
-    root = cache_root(recipe.preprocess, recipe.path.parent.resolve())
-    folder = root / f"{recipe.data.name}-{content_hash(desc)[:16]}"
-    return folder, source, leads, desc
+def locate(
+    recipe: DataRecipe, source: Source
+) -> tuple[Path, RecordSource, list[str], dict[str, Any]]:
+    built = build_source(recipe, source)
+    leads = source.preprocess.lead_names(list(built.leads))
+    desc = describe(source, built, leads)
+    root = cache_root(source.preprocess, recipe.path.parent.resolve())
+    folder = root / f"{source.name}-{content_hash(desc)[:16]}"
+    return folder, built, leads, desc
 
 
-def prepare(
-    recipe: Recipe | DataRecipe, *, workers: int = 0, skip_bad: bool = False, progress: bool = False
-) -> Prepared:
-    """The recipe's prepared data, built if no up-to-date cache exists."""
-    folder, source, leads, desc = locate(recipe)
+def prepare_source(
+    recipe: DataRecipe, source: Source, *, workers: int = 0, skip_bad: bool = False,
+    progress: bool = False,
+) -> Prepared:  # fmt: skip
+    """One source's prepared data, built if no up-to-date cache exists."""
+    folder, built, leads, desc = locate(recipe, source)
     if (folder / "meta.json").is_file():
-        return Prepared(Store(folder), built=False)
-    keys_total = len(source.keys())
-    columns = (TextColumn("[bold]prepare"), BarColumn(), MofNCompleteColumn(),
+        return Prepared(Store(folder), built=False, source=source)
+    keys_total = len(built.keys())
+    columns = (TextColumn(f"[bold]prepare {source.name}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[key]}"), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, disable=not progress, transient=True) as bar:
         task = bar.add_task("prepare", total=keys_total, key="")
         build_cache(
-            source, recipe.preprocess, leads, folder, desc, workers=workers, skip_bad=skip_bad,
+            built, source.preprocess, leads, folder, desc, workers=workers, skip_bad=skip_bad,
             on_record=lambda key: bar.update(task, advance=1, key=key),
         )  # fmt: skip
-    return Prepared(Store(folder), built=True)
+    return Prepared(Store(folder), built=True, source=source)
 
 
-def open_prepared(recipe: Recipe | DataRecipe) -> Store:
-    """The existing cache for this recipe, or an error telling how to make it."""
-    folder, *_ = locate(recipe)
+def prepare_all(recipe: DataRecipe, **kwargs: Any) -> list[Prepared]:
+    """Every source of the recipe, prepared (in recipe order)."""
+    return [prepare_source(recipe, src, **kwargs) for src in recipe.sources]
+
+
+def prepare(recipe: DataRecipe, **kwargs: Any) -> Prepared:
+    """The prepared data of a single-source recipe (see :func:`prepare_all` for several)."""
+    if len(recipe.sources) != 1:
+        raise DataError(f"{recipe.path}: {len(recipe.sources)} sources; prepare them one by one")
+    return prepare_source(recipe, recipe.sources[0], **kwargs)
+
+
+def open_prepared(recipe: DataRecipe, source: Source | None = None) -> Store:
+    """The existing cache of a source (default: the only one), or how to make it."""
+    folder, *_ = locate(recipe, source or recipe.sources[0])
     if not (folder / "meta.json").is_file():
         raise DataError(
             f"{recipe.path}: data not prepared (looked in {folder}); "
@@ -79,23 +95,25 @@ def open_prepared(recipe: Recipe | DataRecipe) -> Store:
     return Store(folder)
 
 
-def training_records(store: Store, recipe: Recipe) -> Any:
-    """Record indices of ``[data] split`` (all records when it is not set)."""
-    pre = recipe.preprocess
+def training_records(store: Store, recipe: DataRecipe, source: Source | None = None) -> Any:
+    """Record indices of the source's ``split`` (all records when it is not set)."""
+    src = source or recipe.sources[0]
+    pre = src.preprocess
     if pre.split is None:
         return None
     splits = store.splits(pre.split_fractions, pre.split_seed)
     if pre.split not in splits:
+        key = "data.split" if src.own is None else f"{src.key}.split"
         raise DataError(
-            f"{recipe.path}: data.split = '{pre.split}' is not a split of this dataset; "
+            f"{recipe.path}: {key} = '{pre.split}' is not a split of this dataset; "
             f"its splits: {', '.join(splits)}"
         )
     return splits[pre.split]
 
 
-def summary(store: Store, recipe: Recipe) -> dict[str, Any]:
+def summary(store: Store, recipe: DataRecipe, source: Source | None = None) -> dict[str, Any]:
     """What ``ssl-ecg data info`` shows: sizes, settings, labels per split, skipped records."""
-    pre = recipe.preprocess
+    pre = (source or recipe.sources[0]).preprocess
     splits = store.splits(pre.split_fractions, pre.split_seed)
     per_split = {}
     for name, recs in splits.items():

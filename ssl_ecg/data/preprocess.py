@@ -16,7 +16,7 @@ from ssl_ecg.data.record import Record
 from ssl_ecg.errors import DataError
 
 # Leads tried, in order, for R-peak detection (the first the record has wins).
-RPEAK_LEADS = ["II", "MLII", "I", "V5", "V6", "V4", "III", "aVF", "V1", "V2", "V3"]
+RPEAK_LEADS = ["II", "I", "V5", "V6", "V4", "III", "aVF", "V1", "V2", "V3"]
 FLAT_STD_MV = 1e-6
 
 
@@ -51,15 +51,43 @@ def check_signal(signal: np.ndarray, leads: list[str], source: str) -> np.ndarra
     return signal.std(axis=1, dtype=np.float64) < FLAT_STD_MV  # (C,)
 
 
-def select_leads(record: Record, leads: list[str], missing: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(signal (C, T), present (C,))`` in the order of ``leads``; absent leads are zeros."""
-    index = {name.upper(): i for i, name in enumerate(record.leads)}
-    rows = [index.get(name.upper()) for name in leads]
+# Lead synonyms: a requested lead a record lacks by name is found under one of these (matched
+# case-insensitively). Modified limb lead II (MLII, Holter/MIT-BIH) counts as lead II. Anything
+# else (e.g. SVDB's "ECG1", a single-lead device's "ECG") needs an explicit data.lead_map.
+LEAD_SYNONYMS = {
+    "II": ("II", "MLII", "ML2", "ML II", "LEAD II", "D2"),
+    "I": ("I", "LEAD I", "D1"),
+    "III": ("III", "LEAD III", "D3"),
+    **{v: (v, f"LEAD {v}") for v in ("AVR", "AVL", "AVF")},
+    **{f"V{i}": (f"V{i}", f"LEAD V{i}", f"MLV{i}" if i == 1 else f"V{i}") for i in range(1, 7)},
+}
+
+
+def canonical_lead(name: str) -> str:
+    """The standard name of a lead ("MLII" -> "II", "lead V1" -> "V1"); unknown names as given,
+    upper-cased."""
+    upper = " ".join(name.upper().split())
+    return next((k for k, names in LEAD_SYNONYMS.items() if upper in names), upper)
+
+
+def select_leads(
+    record: Record, leads: list[str], missing: str, lead_map: dict[str, str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(signal (C, T), present (C,))`` in the order of ``leads``; absent leads are zeros.
+
+    A record lead is first renamed by ``lead_map`` ({"ECG1": "MLII"}); a requested lead is then
+    found by its exact name (case-insensitive), else by synonym (:data:`LEAD_SYNONYMS`)."""
+    names = [(lead_map or {}).get(n, n) for n in record.leads]
+    index = {name.upper(): i for i, name in enumerate(names)}
+    alias: dict[str, int] = {}
+    for i, name in enumerate(names):
+        alias.setdefault(canonical_lead(name), i)
+    rows = [index.get(n.upper(), alias.get(canonical_lead(n))) for n in leads]
     present = np.array([r is not None for r in rows], dtype=bool)
     if not present.any():
         raise DataError(
             f"{record.source}: has none of the requested leads {leads} (it has {record.leads}); "
-            "change data.leads"
+            'change data.leads or map a lead with data.lead_map, e.g. { ECG1 = "II" }'
         )
     if missing == "error" and not present.all():
         absent = [n for n, p in zip(leads, present, strict=True) if not p]
@@ -112,7 +140,7 @@ def detect_rpeaks(record: Record, method: str) -> np.ndarray:
     """R-peak sample positions at the record's own fs (neurokit2, always given the true fs)."""
     import neurokit2 as nk
 
-    names = [n.upper() for n in record.leads]
+    names = [canonical_lead(n) for n in record.leads]
     lead = next((names.index(n.upper()) for n in RPEAK_LEADS if n.upper() in names), 0)
     x = record.signal[lead].astype(np.float64)
     try:
@@ -146,7 +174,7 @@ def process(record: Record, pre: PreprocessConfig, leads: list[str]) -> Processe
         )
     if record.fs <= 0:
         raise DataError(f"{source}: sampling rate {record.fs} is not positive")
-    sig, present = select_leads(record, leads, pre.missing_leads)
+    sig, present = select_leads(record, leads, pre.missing_leads, pre.lead_map)
     flat = check_signal(sig, leads, source) & present  # a flat lead counts as a missing one
     if flat.any():
         names = [n for n, f in zip(leads, flat, strict=True) if f]

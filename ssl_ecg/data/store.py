@@ -23,6 +23,8 @@ class WindowBatch:
     lead_mask: np.ndarray  # (B, C) bool
     rpeaks: np.ndarray  # (B, K) int64 positions in the window, -1 = padding
     index: np.ndarray  # (B,) window indices
+    patient: np.ndarray  # (B,) int64 index into the windows' patient_names
+    segments: np.ndarray | None = None  # (S, B, C, T) adjacent windows, segments[0] = signal
 
 
 class Store:
@@ -87,30 +89,40 @@ class Store:
 
     # ------------------------------------------------------------- windows
     def windows(
-        self, window_s: float, stride_s: float | None, records: np.ndarray | None = None
-    ) -> Windows:
-        """Every full window of the given records (default all)."""
+        self, window_s: float, stride_s: float | None, records: np.ndarray | None = None,
+        n_segments: int = 1,
+    ) -> Windows:  # fmt: skip
+        """Every full window of the given records (default all); with ``n_segments`` > 1 only
+        windows followed by n_segments - 1 more in the same record."""
         length, hop = round(window_s * self.fs), round((stride_s or window_s) * self.fs)
-        return Windows(self, length, hop, records)
+        return Windows(self, length, hop, records, n_segments)
 
 
 class Windows:
     """Fixed-length windows over a :class:`Store`, readable in batches."""
 
-    def __init__(self, store: Store, length: int, hop: int, records: np.ndarray | None) -> None:
+    def __init__(
+        self, store: Store, length: int, hop: int, records: np.ndarray | None,
+        n_segments: int = 1,
+    ) -> None:  # fmt: skip
         if length < 1 or hop < 1:
             raise DataError("window_s and stride_s must be at least one sample long")
         self.store = store
         self.length = length
+        self.n_segments = n_segments
         recs = np.arange(store.rec_len.size) if records is None else np.asarray(records)
         lens = store.rec_len[recs]
-        counts = np.where(lens >= length, 1 + (lens - length) // hop, 0)
+        span = length * n_segments  # samples a window and its following segments cover
+        counts = np.where(lens >= span, 1 + (lens - span) // hop, 0)
         self.record = np.repeat(recs, counts)  # (N,) record of each window
         first = np.repeat(np.cumsum(counts) - counts, counts)
         self.offset = (np.arange(counts.sum()) - first) * hop  # (N,) start within the record
         self.start = store.rec_start[self.record] + self.offset  # (N,) global start
         self.rp_lo = np.searchsorted(store.rpeaks, self.start)
         self.rp_hi = np.searchsorted(store.rpeaks, self.start + length)
+        names, of_record = np.unique(np.asarray(store.patient_ids, dtype=str), return_inverse=True)
+        self.patient_names: list[str] = names.tolist()
+        self.patient = of_record.ravel()[self.record]  # (N,) patient index of each window
 
     def __len__(self) -> int:
         return int(self.record.size)
@@ -127,4 +139,74 @@ class Windows:
         valid = pos < hi[:, None]
         peaks = np.asarray(st.rpeaks[np.minimum(pos, max(st.rpeaks.size - 1, 0))]) if k else pos
         peaks = np.where(valid, peaks - self.start[idx][:, None], -1)
-        return WindowBatch(signal, st.present[rec], peaks.astype(np.int64), idx)
+        segments = None
+        if self.n_segments > 1:
+            later = [st.read_signals(self.start[idx] + s * self.length, self.length)
+                     for s in range(1, self.n_segments)]  # fmt: skip
+            segments = np.stack([signal, *later])
+        return WindowBatch(signal, st.present[rec], peaks.astype(np.int64), idx,
+                           self.patient[idx].astype(np.int64), segments)  # fmt: skip
+
+
+class MixedWindows:
+    """The windows of several sources read as one set: global window ``i`` belongs to the
+    source whose range of indices holds it. Patients are named ``source:patient``, so ids of
+    two datasets never collide. ``order`` draws an epoch so that a source's share of the
+    windows is its weight's share of the weights, whatever its size."""
+
+    def __init__(self, parts: list[Windows], weights: list[float], names: list[str]) -> None:
+        self.parts = parts
+        self.length = parts[0].length
+        sizes = np.array([len(p) for p in parts], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)  # (S+1,)
+        self.patient_names = [f"{n}:{p}" for n, part in zip(names, parts, strict=True)
+                              for p in part.patient_names]  # fmt: skip
+        self.patient_base = np.cumsum([0] + [len(p.patient_names) for p in parts])[:-1]
+        w = np.asarray(weights, dtype=np.float64)
+        share = np.where(sizes > 0, w / w[sizes > 0].sum(), 0.0)
+        self.probs = np.repeat(share / np.maximum(sizes, 1), sizes)  # (N,) per window
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def order(self, generator: Any) -> Any:
+        """One epoch of window indices (N,): a permutation for one source, else drawn with
+        replacement by weight (torch, seeded by ``generator``)."""
+        import torch
+
+        if len(self.parts) == 1:
+            return torch.randperm(len(self), generator=generator)
+        probs = torch.from_numpy(self.probs)
+        return torch.multinomial(probs, len(self), replacement=True, generator=generator)
+
+    def read(self, idx: np.ndarray) -> WindowBatch:
+        """Gather windows ``idx`` (B,) from their sources."""
+        idx = np.asarray(idx)
+        part = np.searchsorted(self.offsets, idx, side="right") - 1
+        batches = {}
+        for s in np.unique(part):
+            mine = np.flatnonzero(part == s)
+            batches[int(s)] = (mine, self.parts[s].read(idx[mine] - self.offsets[s]))
+        if len(batches) == 1:
+            ((s, (_, wb)),) = batches.items()
+            wb.patient = wb.patient + self.patient_base[s]
+            wb.index = idx
+            return wb
+        b = idx.size
+        first = next(iter(batches.values()))[1]
+        k = max(wb.rpeaks.shape[1] for _, wb in batches.values())
+        out = WindowBatch(
+            np.empty((b, *first.signal.shape[1:]), dtype=np.float32),
+            np.empty((b, first.lead_mask.shape[1]), dtype=bool),
+            np.full((b, k), -1, dtype=np.int64), idx, np.empty(b, dtype=np.int64),
+            None if first.segments is None else
+            np.empty((first.segments.shape[0], b, *first.signal.shape[1:]), dtype=np.float32),
+        )  # fmt: skip
+        for s, (mine, wb) in batches.items():
+            out.signal[mine] = wb.signal
+            out.lead_mask[mine] = wb.lead_mask
+            out.rpeaks[mine, : wb.rpeaks.shape[1]] = wb.rpeaks
+            out.patient[mine] = wb.patient + self.patient_base[s]
+            if out.segments is not None and wb.segments is not None:
+                out.segments[:, mine] = wb.segments
+        return out

@@ -469,3 +469,43 @@ def read_annotations(path: Path, extension: str = "atr") -> tuple[np.ndarray, li
     except Exception as exc:  # wfdb raises assorted errors on corrupt annotation files
         raise DataError(f"{file}: cannot read the annotations ({_one_line(exc)})") from exc
     return np.asarray(ann.sample, dtype=np.int64), list(ann.symbol)
+
+
+# ------------------------------------------------------------------ AAMI beat classes
+# ANSI/AAMI EC57 beat classes as used by de Chazal et al., IEEE TBME 51(7):1196-1206 (2004):
+# N = normal and bundle branch block (N L R e j), S = supraventricular ectopic (A a J S),
+# V = ventricular ectopic (V E), F = fusion (F), Q = paced, paced fusion, unclassifiable (/ f Q).
+# Every other annotation symbol (rhythm '+', quality '~', comments '"', artefacts '|', ...) is
+# not a beat.
+AAMI_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
+AAMI: dict[str, str] = {
+    **dict.fromkeys("NLRej", "N"),
+    **dict.fromkeys("AaJS", "S"),
+    **dict.fromkeys("VE", "V"),
+    "F": "F",
+    **dict.fromkeys("/fQ", "Q"),
+}
+
+
+def read_aami_beats(
+    path: Path, n_samples: int, extension: str = "atr"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Beats of the annotation file ``<path>.<extension>`` as AAMI classes.
+
+    Returns positions (K,) int64 and classes (K,) ``<U1`` (one of :data:`AAMI_CLASSES`) of the
+    annotations whose symbol is a beat in :data:`AAMI`, keeping only those inside a signal of
+    ``n_samples`` samples (0 <= position < n_samples). Bad files raise a one-line DataError.
+    """
+    samples, symbols = read_annotations(path, extension)
+    keep = np.array([s in AAMI for s in symbols], dtype=bool)  # (K_all,)
+    beats = samples[keep]  # (K,)
+    kept = np.asarray(symbols, dtype=object)[keep]
+    classes = np.array([AAMI[s] for s in kept], dtype="<U1")
+    inside = (beats >= 0) & (beats < n_samples)
+    return beats[inside], classes[inside]
+
+
+def aami_counts(classes: np.ndarray) -> dict[str, int]:
+    """Beats per AAMI class, every class present (zeros included)."""
+    classes = np.asarray(classes)
+    return {c: int((classes == c).sum()) for c in AAMI_CLASSES}
