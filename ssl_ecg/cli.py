@@ -182,7 +182,7 @@ def evaluate(
         list[str] | None,
         typer.Option(
             help="results folder of another model on the same task: report paired differences "
-            "against it; DIR@FEATURES picks its features setting (repeatable)"
+            "against it; [LABEL=]DIR[@FEATURES] names it and picks its features (repeatable)"
         ),
     ] = None,
     recipe: Annotated[
@@ -210,10 +210,16 @@ def evaluate(
         raise SslEcgError(
             f"--label-fraction '{label_fraction}': expected numbers like 0.01,0.1,1"
         ) from None
-    comparisons = []
+    comparisons: list[Comparison] = []
     for item in compare or []:
-        folder, _, feats = item.partition("@")
-        comparisons.append(Comparison(Path(folder).name, Path(folder), feats or None))
+        label, eq, rest = item.partition("=")
+        folder, _, feats = (rest if eq else item).partition("@")
+        path = Path(folder)
+        if not eq:  # name it after its folder (a benchmark cell's, for .../CELL/eval)
+            label = path.parent.name if path.name.startswith("eval") else path.name
+        if any(c.label == label for c in comparisons):
+            label = f"{label}#{len(comparisons) + 1}"
+        comparisons.append(Comparison(label, path, feats or None))
     feature_list = [f.strip() for f in features.split(",") if f.strip()]
     m = load_model(model, recipe)
     data = load_task(task, settings, m, seed, Path.cwd())

@@ -228,8 +228,9 @@ def test_nnclr_is_nt_xent_between_neighbours_and_predictions() -> None:
     obj(*data(seed=1))  # fill part of the support set with another batch's projections
     bank = obj.support.bank.clone()
     assert bank.shape == (20, 16) and int(obj.support.bank_ptr) == B
-    # train mode: the heads' BatchNorm uses batch statistics, so a second pass gives the same z
-    z0, z1 = (obj.projector(obj.encoder(v)) for v in views)
+    # train mode: the heads' BatchNorm uses the statistics of both views (one batch of 2B, as
+    # the objective passes them), so a second pass gives the same z
+    z0, z1 = obj.projector(obj.encoder(torch.cat(views))).chunk(2)
     p0, p1 = obj.predictor(z0), obj.predictor(z1)
     nn0, nn1 = nearest(z0.detach(), bank), nearest(z1.detach(), bank)
     ref = (nt_xent(nn0, p1, 0.2) + nt_xent(nn1, p0, 0.2)) / 2

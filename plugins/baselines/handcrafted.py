@@ -5,7 +5,8 @@ itself) is averaged into ``points`` equal bins. With ``record_median`` (default)
 waveform of the record's windows is subtracted, so the features say how a beat differs from
 that patient's usual beat (as the RR features are divided by the record's median RR): a test-time
 use of each test record's unlabelled windows, chosen over the raw waveform by a patient-grouped
-5-fold cross-validation within MIT-BIH DS1 (macro-F1 0.38 vs 0.31; RESULTS.md).
+5-fold cross-validation within MIT-BIH DS1 (macro-F1 0.421 vs 0.408:
+benchmarks/handcrafted_cv.py; RESULTS.md).
 
 Scored with ``--features embedding+side`` this is the classic inter-patient beat classifier's
 input (RR intervals + beat morphology, e.g. de Chazal et al. 2004; Zhang et al. 2014) under the

@@ -48,8 +48,8 @@ class BarlowTwins(Objective):
 
     def forward(self, batch: Batch, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """views: two (B, C, T) tensors."""
-        z0 = self.head(self.encoder(views[0]))  # (B, out_dim)
-        z1 = self.head(self.encoder(views[1]))
+        # both views in one encoder call: bigger, faster matrix products on the CPU
+        z0, z1 = self.head(self.encoder(torch.cat(views[:2]))).chunk(2)  # (B, out_dim) each
         return {"loss": self.criterion(z0.float(), z1.float())}
 
 

@@ -77,8 +77,9 @@ class BYOL(Objective):
 
     def forward(self, batch: Batch, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """views: two (B, C, T) tensors."""
-        p0, p1 = (self.online(v).float() for v in views[:2])  # (B, out_dim) each
-        z0, z1 = (self.target(v).float() for v in views[:2])
+        both = torch.cat(views[:2])  # (2B, C, T): one call per branch, bigger matrix products
+        p0, p1 = self.online(both).float().chunk(2)  # (B, out_dim) each
+        z0, z1 = self.target(both).float().chunk(2)
         loss = 2 + self.criterion(p0, z1) + self.criterion(p1, z0)
         return {"loss": loss}
 

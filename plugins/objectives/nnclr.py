@@ -27,6 +27,9 @@ autocast) so bf16 rounding cannot change which neighbour wins.
 Distributed training: NT-Xent gathers negatives from every process, and every process pushes
 the projections gathered from all processes into its queue (lightly's ``gather_distributed``),
 so the support set is the same on every rank and holds what one process would.
+
+Both views pass the encoder and heads as one batch of 2B windows (as SimCLR's reference
+implementation does): bigger matrix products, and BatchNorm statistics over both views.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ class NNCLR(Objective):
 
     def forward(self, batch: Batch, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """views: two (B, C, T) tensors."""
-        z0, z1 = (self.projector(self.encoder(v)) for v in views[:2])  # (B, out_dim) each
+        z0, z1 = self.projector(self.encoder(torch.cat(views[:2]))).chunk(2)  # (B, out) each
         p0, p1 = self.predictor(z0).float(), self.predictor(z1).float()
         nn0 = self.neighbours(z0)
         nn1 = self.neighbours(z1, update=self.training)  # searched before the update

@@ -58,8 +58,7 @@ class VICReg(Objective):
         """views: two (B, C, T) tensors."""
         from lightly.loss.vicreg_loss import covariance_loss, invariance_loss, variance_loss
 
-        z0 = self.head(self.encoder(views[0])).float()  # (B, out_dim)
-        z1 = self.head(self.encoder(views[1])).float()
+        z0, z1 = self.head(self.encoder(torch.cat(views[:2]))).float().chunk(2)  # (B, out) each
         loss = self.criterion(z0, z1)
         with torch.no_grad():
             eps = self.criterion.eps
