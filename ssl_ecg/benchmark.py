@@ -34,6 +34,7 @@ stopped. Writes ``results.csv``, ``results.md`` and ``results.png``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 import tomllib
@@ -44,6 +45,7 @@ import tomli_w
 from pydantic import Field
 
 from ssl_ecg.errors import RecipeError, SslEcgError, did_you_mean
+from ssl_ecg.outputs import atomic_write
 from ssl_ecg.specs import Config
 
 ENCODER_BASELINES = ("random", "supervised")
@@ -97,10 +99,13 @@ def load_grid(path: Path) -> tuple[GridConfig, EvalConfig, dict[str, dict[str, d
 
     if not path.is_file():
         raise SslEcgError(f"{path}: grid file not found")
+    from ssl_ecg.recipe import toml_error
+
+    text = path.read_text()
     try:
-        doc = tomllib.loads(path.read_text())
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SslEcgError(f"{path}: not valid TOML: {exc}") from None
+        raise SslEcgError(toml_error(path, text, exc)) from None
     known = ("grid", "eval", "encoder", "objective", "baseline")
     for key in doc:
         if key not in known:
@@ -130,7 +135,7 @@ def _cell_recipe(base: dict[str, Any], encoder: dict, objective: dict | None, ou
     if objective is not None:
         doc["objective"] = objective
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(tomli_w.dumps(doc))
+    atomic_write(out, tomli_w.dumps(doc))
     return out
 
 
@@ -162,16 +167,11 @@ def run_grid(path: Path, out: Path, progress: bool = False) -> list[dict[str, An
                ev.features)) for a in ev.also]  # fmt: skip
     registry = get_registry()
     cells = _cells(grid)
+    recipes = _check_cells(path, cells, grid, base, tables, evals, out)  # before any training
     side_cell = next((c for c in cells if c[2] != "pretrained"), None)
     rows: list[dict[str, Any]] = []
-    for encoder, label, role in cells:
-        cell = out / "cells" / (f"baseline-{label}" if role == "baseline" else f"{encoder}-{label}")
-        enc_name = encoder if encoder != "-" else grid.encoders[0]
-        enc_table = {"name": enc_name, **tables["encoder"].get(enc_name, {})}
-        obj_table = None
-        if role == "pretrained":
-            obj_table = {"name": label, **tables["objective"].get(label, {})}
-        recipe_path = _cell_recipe(base, enc_table, obj_table, cell / "recipe.toml")
+    for (encoder, label, role), recipe_path in zip(cells, recipes, strict=True):
+        cell = recipe_path.parent
         run = cell / "run"
         model_spec = None
         for name, task, settings, features in evals:
@@ -208,6 +208,49 @@ def run_grid(path: Path, out: Path, progress: bool = False) -> list[dict[str, An
                                  evals[0][1])  # fmt: skip
     write_tables(rows, out)
     return rows
+
+
+def _check_cells(
+    path: Path, cells: list[tuple[str, str, str]], grid: GridConfig, base: dict[str, Any],
+    tables: dict[str, dict], evals: list[tuple[str, str, dict[str, Any], list[str]]], out: Path,
+) -> list[Path]:  # fmt: skip
+    """Write and validate every cell's recipe, and every task's settings, before any cell
+    trains: a typo in the last cell must not surface hours into the grid."""
+    from ssl_ecg.evaluate import task_config
+    from ssl_ecg.recipe import load_recipe
+    from ssl_ecg.registry import get_registry
+
+    registry = get_registry()
+    for name, task, settings, _ in evals:
+        try:
+            task_config(registry.get("task", task), settings)
+        except SslEcgError as exc:
+            where = "eval" if name == "main" else f"eval.also '{name}'"
+            raise SslEcgError(f"{path}: {where}: {exc}") from None
+    paths = []
+    for encoder, label, role in cells:
+        cell = out / "cells" / (f"baseline-{label}" if role == "baseline" else f"{encoder}-{label}")
+        enc_name = encoder if encoder != "-" else grid.encoders[0]
+        enc_table = {"name": enc_name, **tables["encoder"].get(enc_name, {})}
+        obj_table = None
+        if role == "pretrained":
+            obj_table = {"name": label, **tables["objective"].get(label, {})}
+        recipe_path = _cell_recipe(base, enc_table, obj_table, cell / "recipe.toml")
+        try:
+            load_recipe(recipe_path)
+            if role == "baseline":
+                spec = registry.get("baseline", label)
+                _validate_settings(spec, tables["baseline"].get(label, {}), f"baseline.{label}")
+        except SslEcgError as exc:
+            raise SslEcgError(f"{path}: cell {encoder} x {label}: {exc}") from None
+        paths.append(recipe_path)
+    return paths
+
+
+def _validate_settings(spec: Any, settings: dict[str, Any], key: str) -> None:
+    from ssl_ecg.recipe import _validate
+
+    _validate(spec.config, settings, key)
 
 
 def _pin_roots(data: dict[str, Any], where: Path) -> None:
@@ -286,7 +329,7 @@ def _pretrain(recipe: Any, cell: Path, progress: bool) -> Path:
     train(recipe, run, progress=progress, resume=(run / "checkpoints" / "last.pt").is_file())
     spent = cell / "pretrain_s.txt"
     before = float(spent.read_text()) if spent.is_file() else 0.0
-    spent.write_text(str(round(before + time.perf_counter() - t0, 1)))
+    atomic_write(spent, str(round(before + time.perf_counter() - t0, 1)))
     return run
 
 
@@ -327,11 +370,12 @@ def _rows(
 def write_tables(rows: list[dict[str, Any]], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    with (out / "results.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "results.md").write_text(markdown(rows))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(out / "results.csv", text.getvalue())
+    atomic_write(out / "results.md", markdown(rows))
     final = [r for r in rows if r.get("step") is None]
     plot([r for r in final if r.get("task", "main") == "main"], out / "results.png")
     if any(r.get("step") is not None for r in rows):

@@ -88,9 +88,31 @@ def build_model(recipe: Recipe, leads: list[str], n_patients: int | None = None)
     return Built(leads, encoder, augs, objective)
 
 
+def check_views(recipe: Recipe, built: Built) -> None:
+    """Every augmentation's ``views`` must name views the objective asks for."""
+    n = built.objective.n_views
+    for comp, aug in zip(recipe.augmentations, built.augmentations, strict=True):
+        views = getattr(aug.config, "views", None) or []
+        bad = [v for v in views if not 0 <= v < n]
+        if bad:
+            allowed = f"0..{n - 1}" if n else "none: it reads no views"
+            raise RecipeError(
+                f"{recipe.path}: {comp.key}.views = {views}: objective '{recipe.objective.name}' "
+                f"makes {n} view(s), so view indices are {allowed}; this augmentation would "
+                "never apply"
+            )
+
+
 def check(recipe: Recipe) -> Built:
     """Build everything and push one tiny random batch through (shapes only, no training)."""
+    from ssl_ecg.train import pick_device
+
+    try:
+        pick_device(recipe.train.device)
+    except SslEcgError as exc:
+        raise RecipeError(f"{recipe.path}: {exc}") from None
     built = build(recipe)
+    check_views(recipe, built)
     n_samples = round(recipe.preprocess.window_s * recipe.preprocess.fs)
     segs = torch.randn(max(built.objective.n_segments, 1), 2, len(built.leads), n_samples)
     batch = Batch(segs[0], recipe.preprocess.fs, torch.ones(2, len(built.leads), dtype=torch.bool),

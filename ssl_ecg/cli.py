@@ -136,7 +136,9 @@ def train(
         run_dir = Path("runs") / f"{recipe.stem}-{datetime.now():%Y%m%d-%H%M%S}"
     metrics = run_training(r, run_dir, progress=sys.stderr.isatty(), resume=resume)
     if not metrics:
-        err_console.print(f"nothing to do: {run_dir} already finished")
+        err_console.print(
+            f"nothing to do: the run in {run_dir} already finished its {r.train.steps} steps"
+        )
         return
     first, last = metrics[0]["loss"], metrics[-1]["loss"]
     err_console.print(f"loss {first:.4f} -> {last:.4f}; run written to {run_dir}")
@@ -149,7 +151,9 @@ def export_cmd(
 ) -> None:
     """Write the run's encoder as encoder.safetensors + encoder.json (config, data contract)."""
     from ssl_ecg.export import export
+    from ssl_ecg.outputs import output_dir
 
+    output_dir(out, "-o")
     path = export(run_dir, out)
     err_console.print(f"exported to {path.parent}")
 
@@ -196,7 +200,7 @@ def evaluate(
     device: str = "auto",
 ) -> None:
     """Score an encoder on a labelled task: results.json, results.md, confusion.png."""
-    from ssl_ecg.evaluate import Comparison, load_model, load_task
+    from ssl_ecg.evaluate import Comparison, check_request, load_model, load_task
     from ssl_ecg.evaluate import evaluate as run_evaluation
     from ssl_ecg.recipe import apply_override, parse_override
 
@@ -210,6 +214,10 @@ def evaluate(
         raise SslEcgError(
             f"--label-fraction '{label_fraction}': expected numbers like 0.01,0.1,1"
         ) from None
+    from ssl_ecg.outputs import output_dir
+
+    out = output_dir(out or Path("results") / f"{task}-{protocol}-{datetime.now():%Y%m%d-%H%M%S}",
+                     "--out")  # fmt: skip
     comparisons: list[Comparison] = []
     for item in compare or []:
         label, eq, rest = item.partition("=")
@@ -221,9 +229,9 @@ def evaluate(
             label = f"{label}#{len(comparisons) + 1}"
         comparisons.append(Comparison(label, path, feats or None))
     feature_list = [f.strip() for f in features.split(",") if f.strip()]
+    check_request(protocol, fractions, feature_list, comparisons)  # before any work
     m = load_model(model, recipe)
     data = load_task(task, settings, m, seed, Path.cwd())
-    out = out or Path("results") / f"{task}-{protocol}-{datetime.now():%Y%m%d-%H%M%S}"
     summary = run_evaluation(m, task, data, protocol, fractions, out, features=feature_list,
                              compare=comparisons, seed=seed, allow_leakage=allow_leakage,
                              device=device, progress=sys.stderr.isatty())  # fmt: skip
@@ -238,7 +246,9 @@ def benchmark(
 ) -> None:
     """Pretrain and evaluate every objective x encoder of a grid; resumable."""
     from ssl_ecg.benchmark import run_grid
+    from ssl_ecg.outputs import output_dir
 
+    output_dir(out, "--out")
     rows = run_grid(grid, out, progress=sys.stderr.isatty())
     typer.echo((out / "results.md").read_text())
     err_console.print(f"{len(rows)} rows in {out / 'results.csv'}; plot {out / 'results.png'}")
@@ -309,6 +319,8 @@ def _print_info(info: dict) -> None:
     console.print(table)
     for item in info["skipped"]:
         console.print(f"[yellow]skipped[/yellow] {item['record']}: {item['reason']}")
+    for rec, leads in info.get("flat_leads_masked", {}).items():
+        console.print(f"[yellow]flat lead(s) masked[/yellow] {rec}: {', '.join(leads)}")
 
 
 def main() -> None:

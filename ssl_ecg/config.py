@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ssl_ecg.specs import Config
 
@@ -78,6 +79,10 @@ class PreprocessConfig(Config):
         return {k: getattr(self, k) for k in (*keys, "rpeak_method", "cache_dtype")}
 
 
+class _Devices:
+    pattern = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
 class SourceConfig(Config):
     """Keys of one ``[[data.sources]]`` table read by the core; the others are its dataset's."""
 
@@ -105,6 +110,14 @@ class TrainConfig(Config):
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(500, ge=1)
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _Devices.pattern.match(value):
+            raise ValueError(f"'{value}' is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        return value
+
     save_steps: list[int] = Field(
         default_factory=list,
         description="also keep the weights at these steps (0 = the random init), as "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import platform
@@ -30,6 +31,7 @@ import torch
 
 from ssl_ecg.errors import PluginError, RecipeError, SslEcgError
 from ssl_ecg.interfaces import Encoder
+from ssl_ecg.outputs import atomic_write
 from ssl_ecg.tasks import Baseline, BaselineContext, LabelledWindows, TaskContext, TaskData
 
 PROTOCOLS = ("linear", "knn", "finetune")
@@ -47,6 +49,8 @@ class Model:
     description: str
     encoder: Encoder | None = None
     baseline: Baseline | None = None  # a feature map that needs no pretraining
+    # content fingerprints of the pretraining records, whatever dataset plugin read them
+    pretrained_records: frozenset[str] = frozenset()
 
 
 # ------------------------------------------------------------------ models
@@ -66,7 +70,8 @@ def load_model(
         export(run, folder, path)
         encoder, meta = load_encoder(folder)
         desc = f"run {run} (step {meta['pretraining']['step']})"
-        return Model(meta["data"], pretrained_patients(meta), desc, encoder=encoder)
+        return Model(meta["data"], pretrained_patients(meta), desc, encoder=encoder,
+                     pretrained_records=pretrained_records(meta))  # fmt: skip
     if path.is_file() and path.suffix == ".pt":
         path = path.parent.parent  # <run>/checkpoints/last.pt
     if (path / "encoder.json").is_file():
@@ -85,7 +90,14 @@ def load_model(
             f"{spec}: not a model; give an export folder (encoder.json), a run directory, its "
             f"checkpoints/last.pt, 'random' or a baseline ({baselines}) with --recipe"
         )
-    return Model(meta["data"], pretrained_patients(meta), desc, encoder=encoder)
+    return Model(meta["data"], pretrained_patients(meta), desc, encoder=encoder,
+                 pretrained_records=pretrained_records(meta))  # fmt: skip
+
+
+def pretrained_records(meta: dict[str, Any]) -> frozenset[str]:
+    """Content fingerprints of every record an export was pretrained on."""
+    sources = meta["pretraining"].get("sources") or []
+    return frozenset(f for src in sources for f in src.get("fingerprints", []) if f)
 
 
 def pretrained_patients(meta: dict[str, Any]) -> dict[str, list[str]]:
@@ -165,9 +177,17 @@ def task_config(spec: Any, settings: dict[str, Any]) -> Any:
 
 
 def leakage(model: Model, task: TaskData) -> list[str]:
-    """Test patients the model saw during pretraining (from a source of the same dataset)."""
-    seen = model.pretrained_patients.get(_dataset(task.test), [])
-    return sorted(set(seen) & set(task.test.patients.tolist()))
+    """Test patients the model saw during pretraining: patients of a source of the same
+    dataset, and patients of test records whose content the model pretrained on (the same
+    files read through another dataset plugin, e.g. ``wfdb`` vs ``mitbih``)."""
+    test = task.test
+    shared = set(model.pretrained_patients.get(_dataset(test), [])) & set(test.patients.tolist())
+    if model.pretrained_records:
+        index = {rid: i for i, rid in enumerate(test.store.record_ids)}
+        for rid, patient in set(zip(test.records.tolist(), test.patients.tolist(), strict=True)):
+            if test.store.records[index[rid]].get("fingerprint") in model.pretrained_records:
+                shared.add(patient)
+    return sorted(shared)
 
 
 def _dataset(windows: LabelledWindows) -> str:
@@ -414,6 +434,29 @@ def _deltas(
     return out
 
 
+def check_request(
+    protocol: str, fractions: list[float], features: list[str], compare: list[Comparison]
+) -> None:
+    """Refuse what cannot be honoured before any data is read: one line each."""
+    if protocol not in PROTOCOLS:
+        raise SslEcgError(f"--protocol '{protocol}': choose one of {', '.join(PROTOCOLS)}")
+    if not fractions or any(not 0 < f <= 1 for f in fractions):
+        raise SslEcgError(
+            f"--label-fraction {fractions or '(none)'}: give fractions in (0, 1], e.g. 0.01,0.1,1"
+        )
+    if not features:
+        raise SslEcgError(f"--features: give at least one of {', '.join(FEATURES)}")
+    for f in features:
+        if f not in FEATURES:
+            raise SslEcgError(f"--features '{f}': choose from {', '.join(FEATURES)}")
+    for comp in compare:
+        if not (comp.folder / "predictions.npz").is_file():
+            raise SslEcgError(
+                f"--compare {comp.folder}: no predictions.npz there; give the results folder "
+                "of an earlier ssl-ecg evaluate on the same task"
+            )
+
+
 def evaluate(
     model: Model, task_name: str, task: TaskData, protocol: str, fractions: list[float],
     out_dir: Path, *, features: list[str] | None = None,
@@ -427,10 +470,7 @@ def evaluate(
     from ssl_ecg.train import pick_device
 
     features = list(features or ["embedding"])
-    if protocol not in PROTOCOLS:
-        raise SslEcgError(f"--protocol '{protocol}': choose one of {', '.join(PROTOCOLS)}")
-    if not fractions or any(not 0 < f <= 1 for f in fractions):
-        raise SslEcgError(f"--label-fraction {fractions}: fractions must be in (0, 1]")
+    check_request(protocol, fractions, features, list(compare or []))
     check_features(features, task, task_name, protocol)
     if protocol == "finetune" and model.encoder is None:
         raise SslEcgError(f"--protocol finetune: {model.description} has no encoder to fine-tune")
@@ -469,6 +509,8 @@ def evaluate(
             r = report(task.test.y, proba, task.classes, task.scored, task.multilabel,
                        task.test.patients, n_boot, seed)  # fmt: skip
             r["n_train"] = int(idx.size)
+            # at least one window per (patient, class) is kept: say what was really used
+            r["label_fraction_used"] = idx.size / max(len(task.train), 1)
             r["train_patients"] = len(set(task.train.patients[idx].tolist()))
             reports[key] = r
     fingerprint = test_fingerprint(task.test)
@@ -500,18 +542,21 @@ def evaluate(
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {dev}",
     }
+    buffer = io.BytesIO()
     np.savez_compressed(
-        out_dir / "predictions.npz", fingerprint=np.array(fingerprint), y=task.test.y,
+        buffer, fingerprint=np.array(fingerprint), y=task.test.y,
         patients=task.test.patients.astype(str), records=task.test.records.astype(str),
         **{f"proba:{key}": p.astype(np.float32) for key, p in probas.items()},
     )  # fmt: skip
-    (out_dir / "results.json").write_text(json.dumps(summary, indent=1))
-    (out_dir / "results.md").write_text(markdown(summary))
+    # each file whole or not at all; results.json last: its presence means the rest is there
+    atomic_write(out_dir / "predictions.npz", buffer.getvalue())
+    atomic_write(out_dir / "results.md", markdown(summary))
     if not task.multilabel:
         last = results[features[-1]][str(fractions[-1])]
         title = f"{summary['model']}: {features[-1]}, {fractions[-1]:.0%} labels"
         plot_confusion(np.asarray(last["confusion"]), task.classes, out_dir / "confusion.png",
                        title)  # fmt: skip
+    atomic_write(out_dir / "results.json", json.dumps(summary, indent=1))
     return summary
 
 
@@ -521,6 +566,18 @@ def _fmt(value: float | None, ci: list[float | None] | None = None) -> str:
     if ci and None not in ci:
         return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
     return f"{value:.3f}"
+
+
+def pct(x: float) -> str:
+    """A fraction as a percentage with 3 significant digits: 0.0001 -> '0.01 %'."""
+    return f"{100 * x:.3g} %"
+
+
+def _labels(requested: float, used: float | None) -> str:
+    """The label fraction asked for, and what was used when that differs by over 10 %."""
+    if used is None or abs(used - requested) <= 0.1 * requested:
+        return pct(requested)
+    return f"{pct(requested)} (used {pct(used)})"
 
 
 def fmt_delta(d: dict[str, Any] | None) -> str:
@@ -553,7 +610,7 @@ def markdown(summary: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for feature, fraction, r in reports:
         delta = r.get("delta", {})
-        row = [feature, f"{float(fraction):.0%}", str(r["n_train"]),
+        row = [feature, _labels(float(fraction), r.get("label_fraction_used")), str(r["n_train"]),
                _fmt(r["macro_f1"], r["ci"].get("macro_f1")),
                _fmt(r["macro_auroc"], r["ci"].get("macro_auroc")),
                *[_fmt(r["per_class"][c]["f1"]) for c in scored],

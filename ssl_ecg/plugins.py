@@ -110,7 +110,9 @@ def load_plugins() -> tuple[pluggy.PluginManager, list[PluginInfo]]:
             continue
         try:
             module: ModuleType = ep.load()
-        except Exception as exc:  # a plugin that fails to import never crashes ssl-ecg
+        # a plugin that fails to import never crashes ssl-ecg, not even by sys.exit() or
+        # raising KeyboardInterrupt at import time: it is listed as broken instead
+        except BaseException as exc:
             info.status, info.error = "broken", f"failed to import {ep.value}: {_one_line(exc)}"
             continue
         if pm.get_plugin(ep.name) is not None:
@@ -149,7 +151,7 @@ def collect_specs(pm: pluggy.PluginManager, infos: list[PluginInfo]) -> list[Spe
                     )
                 for item in items:
                     _check_spec(item)
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit / KeyboardInterrupt from a plugin too
                 failed.add(impl.plugin_name)
                 info.status, info.error = "broken", f"{hook_name}() failed: {_one_line(exc)}"
                 continue

@@ -202,7 +202,8 @@ def _type_name(annotation: Any) -> str:
 def _validation_message(
     exc: ValidationError, model: type[BaseModel], prefix: str, extra_keys: set[str] = frozenset()
 ) -> str:
-    errors = exc.errors()
+    # an unknown key first: a misspelt key also makes the intended one look "missing"
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     loc = [str(p) for p in first["loc"]]
     dotted = ".".join([prefix, *loc]) if prefix else ".".join(loc)
@@ -360,6 +361,18 @@ def data_recipe(
     return DataRecipe(path, sources, pre, seed)
 
 
+def toml_error(path: Path, text: str, exc: Exception) -> str:
+    """A TOML syntax error with the offending line quoted (and what a duplicate key means)."""
+    msg = str(exc)
+    found = re.search(r"line (\d+)", msg)
+    if found and 0 < int(found.group(1)) <= len(text.splitlines()):
+        number = int(found.group(1))
+        line = text.splitlines()[number - 1].strip()
+        hint = "; this key is set twice in one table" if "overwrite" in msg.lower() else ""
+        return f"{path}: line {number}: `{line}`: not valid TOML ({msg}){hint}"
+    return f"{path}: not valid TOML: {msg}"
+
+
 def load_recipe(
     path: str | Path, overrides: list[str] | None = None, registry: Registry | None = None
 ) -> Recipe:
@@ -368,9 +381,10 @@ def load_recipe(
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+        raise RecipeError(toml_error(path, text, exc)) from None
     except UnicodeDecodeError:
         raise RecipeError(f"{path}: not a UTF-8 text file") from None
     for item in overrides or []:

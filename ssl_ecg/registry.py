@@ -94,7 +94,7 @@ class Registry:
         for impl in self.pm.hook.register_commands.get_hookimpls():
             try:
                 impl.function(cli=cli)
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit / KeyboardInterrupt from a plugin too
                 info = infos[impl.plugin_name]
                 info.status = "broken"
                 info.error = f"register_commands() failed: {type(exc).__name__}: {exc}"

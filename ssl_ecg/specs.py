@@ -20,10 +20,11 @@ class Config(BaseModel):
     """Base class for every component's typed settings.
 
     Unknown keys are refused (the recipe loader turns that into "did you mean ..."), values are
-    checked strictly (a string is never silently turned into a number) and configs are frozen.
+    checked strictly (a string is never silently turned into a number), a float must be finite
+    (``inf``/``nan`` never mean a setting) and configs are frozen.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     def components(self) -> list[tuple[str, str, str, dict[str, Any]]]:
         """Sub-components these settings name, as ``(key, kind, name, settings)``.

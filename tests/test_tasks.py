@@ -211,5 +211,7 @@ def test_labels_task_drops_unlabelled_records_and_refuses_continuous_labels(
     task = load("labels", settings, tmp_path, ["II"], n=500)
     assert "0" not in set(task.train.records) | set(task.test.records)
     assert len(task.train) + len(task.test) == 9 * 5
-    with pytest.raises(DataError, match="label 'hr' is continuous"):
+    with pytest.raises(DataError, match=r"label 'hr' is continuous \(e.g. 60.5\).*set bins"):
         load("labels", {"dataset": dataset, "label": "hr"}, tmp_path, ["II"], n=500)
+    binned = load("labels", {**settings, "label": "hr", "bins": [65.0]}, tmp_path, ["II"], n=500)
+    assert binned.classes == ["<65", ">=65"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import numpy as np
 from pydantic import Field
 
 from ssl_ecg import Config, Spec, hookimpl
+from ssl_ecg.data.preprocess import check_finite
 from ssl_ecg.data.record import DatasetContext, Record, RecordSource
 from ssl_ecg.data.wfdb_io import resolve_path
 from ssl_ecg.errors import DataError, did_you_mean
@@ -69,9 +71,19 @@ class NumpyArrays(RecordSource):
 
     def load(self, key: str) -> Record:
         i = int(key)
-        array = np.load(self.path, mmap_mode="r")  # (N, C, T)
-        signal = np.array(array[i], dtype=np.float32)  # (C, T), copied out of the map
         source = f"{self.path}[{i}]"
+        array = _open(self.path)  # (N, C, T)
+        expected = (len(self.meta.record_ids), len(self.leads))
+        if array.ndim != 3 or array.shape[:2] != expected:
+            raise DataError(
+                f"{self.path}: changed since the dataset was opened: shape {array.shape}, "
+                f"expected ({expected[0]}, {expected[1]}, samples)"
+            )
+        raw = np.asarray(array[i])  # (C, T)
+        check_finite(raw, self.leads, source)
+        with np.errstate(over="ignore", invalid="ignore"):
+            signal = raw.astype(np.float32)  # copied out of the map
+        check_finite(signal, self.leads, f"{source} (beyond the float32 range)")
         return Record(
             signal=signal,
             fs=self.meta.fs,
@@ -94,20 +106,40 @@ def record_labels(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {"label": value}
 
 
-def array_shape(path: Path) -> tuple[int, int, int]:
-    """Shape (N, C, T) of the ``.npy`` file, read from its header only."""
+def _open(path: Path) -> np.ndarray:
+    """The ``.npy`` array at ``path``, memory-mapped; anything else is a one-line DataError."""
     if not path.is_file():
         raise DataError(f"{path}: file not found; set data.path to a .npy file (N, C, T)")
     try:
-        array = np.load(path, mmap_mode="r")
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError/OSError/pickle errors on non-.npy files
-        raise DataError(f"{path}: not a readable .npy array ({exc})") from exc
-    if not isinstance(array, np.ndarray) or array.ndim != 3:
-        shape = getattr(array, "shape", "?")
-        raise DataError(f"{path}: expected shape (records, leads, samples), got {shape}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise DataError(f"{path}: holds {array.dtype} values, not numbers")
+        why = " ".join(str(exc).split())[:160]
+        raise DataError(
+            f"{path}: not a readable .npy array ({type(exc).__name__}: {why}); save it with "
+            "numpy.save as one (records, leads, samples) array of numbers"
+        ) from None
+    if not isinstance(array, np.ndarray):  # np.load of an .npz gives an archive
+        raise DataError(f"{path}: not a single .npy array; save one with numpy.save")
+    return array
+
+
+def array_shape(path: Path) -> tuple[int, int, int]:
+    """Shape (N, C, T) of the ``.npy`` file, read from its header only; an array of real
+    numbers (integers or floats, not bool, complex or objects) with no empty axis."""
+    array = _open(path)
+    if array.ndim != 3:
+        hint = "; one record? save x[None] (shape (1, leads, samples))" if array.ndim == 2 else ""
+        raise DataError(
+            f"{path}: expected shape (records, leads, samples), got {array.shape}{hint}"
+        )
+    if array.dtype.kind not in "iuf":
+        raise DataError(
+            f"{path}: holds {array.dtype} values, not real numbers; save the signals as float32 "
+            "(millivolts)"
+        )
     n, c, t = array.shape
+    if 0 in array.shape:
+        raise DataError(f"{path}: shape {array.shape} has an empty axis (records, leads, samples)")
     return n, c, t
 
 
@@ -145,7 +177,7 @@ def read_sidecar(file: Path, shape: tuple[int, int, int]) -> Sidecar:
         if key not in raw:
             raise DataError(f"{file}: missing key '{key}' (needs fs in Hz and the {c} lead names)")
     fs = raw["fs"]
-    if isinstance(fs, bool) or not isinstance(fs, int | float) or fs <= 0:
+    if isinstance(fs, bool) or not isinstance(fs, int | float) or not math.isfinite(fs) or fs <= 0:
         raise DataError(f"{file}: 'fs' must be the sampling rate in Hz (a positive number)")
     leads = _list(file, raw, "leads", c, f"C = {c} leads")
     if leads is None or not all(isinstance(x, str) for x in leads):

@@ -38,6 +38,12 @@ class HybridConfig(Config):
 
     @model_validator(mode="after")
     def _extra_are_parts(self) -> HybridConfig:
+        for name, weight in self.parts.items():
+            if not (weight > 0 and weight < float("inf")):  # also refuses nan
+                raise ValueError(
+                    f"parts.{name} = {weight}: a part's weight must be a finite number above 0 "
+                    "(leave the part out instead of weighting it 0)"
+                )
         for key, value in (self.model_extra or {}).items():
             if key not in self.parts:
                 hint = did_you_mean(key, [*self.parts, "parts"])

@@ -13,6 +13,7 @@ Side features: heart-rate variability of each window from the R-peaks detected a
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -39,6 +40,14 @@ class LabelsConfig(Config):
     test_split: str | None = Field(
         None, description="split to test on; default: 'test' or the dataset's split named so"
     )
+    bins: list[float] | None = Field(
+        None, min_length=1,
+        description="cut a numeric label into ranges at these edges, e.g. [40, 60] for age: "
+        "'<40', '40-60', '>=60' (a numeric label with many values needs it)",
+    )  # fmt: skip
+    max_classes: int = Field(
+        10, ge=2, description="a numeric label with more distinct values than this needs bins"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> LabelsConfig:
@@ -53,6 +62,22 @@ class LabelsConfig(Config):
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _binned(value: float, edges: list[float]) -> str:
+    """The range of ``value`` among sorted bin ``edges``: '<a', 'a-b', '>=z'."""
+    edges = sorted(edges)
+    if value < edges[0]:
+        return f"<{edges[0]:g}"
+    for lo, hi in itertools.pairwise(edges):
+        if lo <= value < hi:
+            return f"{lo:g}-{hi:g}"
+    return f">={edges[-1]:g}"
+
+
+def _edge(values: list[Any]) -> str:
+    """A median, as an example bin edge."""
+    return f"{float(np.median(np.asarray(values, dtype=float))):g}"
 
 
 def _pick(named: dict[str, np.ndarray], wanted: str | None, role: str, own: bool) -> str:
@@ -98,11 +123,23 @@ class LabelsTask:
                 f"{where}: label '{cfg.label}' holds {type(bad).__name__}s ({bad!r:.60}), not "
                 "one class per record; pick a label with one value per record"
             )
-        cont = next((v for v in present if isinstance(v, float) and not v.is_integer()), None)
-        if cont is not None:
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
+        if cfg.bins is not None:
+            if not numeric:
+                raise DataError(f"{where}: bins need a numeric label; '{cfg.label}' is not")
+            values = [_binned(v, cfg.bins) if not _missing(v) else None for v in values]
+            present = [v for v in values if v is not None]
+        elif cont := next((v for v in present if isinstance(v, float) and not v.is_integer()),
+                          None):  # fmt: skip
             raise DataError(
                 f"{where}: label '{cfg.label}' is continuous (e.g. {cont}); this task predicts "
-                "discrete classes, pick a categorical label"
+                f"classes: set bins, e.g. --set 'bins=[{_edge(present)}]', to predict ranges"
+            )
+        elif numeric and len(set(present)) > cfg.max_classes:
+            raise DataError(
+                f"{where}: label '{cfg.label}' is numeric with {len(set(present))} distinct "
+                f"values (e.g. {present[0]}), a quantity rather than classes; set bins, e.g. "
+                f"--set 'bins=[{_edge(present)}]', to predict ranges (or raise max_classes)"
             )
         classes = sorted({str(v) for v in present})
         code = {c: i for i, c in enumerate(classes)}

@@ -27,18 +27,107 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ssl_ecg.config import PreprocessConfig
 from ssl_ecg.data.preprocess import Processed, process
 from ssl_ecg.data.record import RecordSource
-from ssl_ecg.errors import DataError
+from ssl_ecg.errors import DataError, SslEcgError
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: records carry a content fingerprint (leakage guard)
 ENV_CACHE = "SSL_ECG_CACHE"
 SHARD_BYTES = 1 << 30
+T = TypeVar("T")
+
+
+# ------------------------------------------------------------------ reading files back
+class FileSchema(BaseModel):
+    """Base of the schemas of files ssl-ecg reads back (cache meta.json, export encoder.json):
+    strict types (a string is never read as a number), finite floats, extra keys kept (a later
+    version may add some)."""
+
+    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
+
+
+def read_json(file: Path, fix: str, error: type[SslEcgError] = DataError) -> Any:
+    """The parsed JSON of ``file``; a missing, unreadable or malformed file is one ``error``
+    line naming it, ending with ``fix`` (what to do about it)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{file}: not found; {fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or type(exc).__name__
+        raise error(f"{file}: cannot read it ({why}); {fix}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{file}: not valid JSON ({exc.msg}, line {exc.lineno}); {fix}") from None
+    except RecursionError:
+        raise error(f"{file}: not valid JSON (nested too deeply); {fix}") from None
+
+
+def check_schema(
+    schema: type[T] | TypeAdapter[T], value: Any, file: Path, fix: str,
+    error: type[SslEcgError] = DataError,
+) -> T:  # fmt: skip
+    """``value`` validated by ``schema`` (a pydantic model or TypeAdapter); the first problem
+    is one ``error`` line: the file, the dotted key, what is wrong and what was found."""
+    adapter = schema if isinstance(schema, TypeAdapter) else TypeAdapter(schema)
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        raise error(f"{file}: {schema_problem(exc)}; {fix}") from None
+
+
+def schema_problem(exc: ValidationError) -> str:
+    """The first problem of a pydantic ValidationError in words, on one line."""
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "missing":
+        return f"key '{loc}' is missing"
+    msg = first["msg"].removeprefix("Value error, ")
+    msg = msg[:1].lower() + msg[1:]
+    got = first.get("input")
+    shown = f"a {type(got).__name__}" if isinstance(got, dict | list) else repr(got)[:60]
+    where = f"'{loc}'" if loc else "the file"
+    return f"{where}: {msg} (found {shown})"
+
+
+class _DatasetMeta(FileSchema):
+    name: str
+
+
+class CacheMeta(FileSchema):
+    """``meta.json`` of a cache folder: the keys :class:`~ssl_ecg.data.store.Store` reads."""
+
+    format: int
+    dataset: _DatasetMeta
+    preprocessing: dict[str, Any]
+    fs: float = Field(gt=0)
+    leads: list[str] = Field(min_length=1)
+    dtype: Literal["float32", "float16"]
+    shards: list[int] = Field(min_length=1)
+    n_records: int = Field(ge=1)
+    n_samples: int = Field(ge=0)
+    splits: dict[str, list[str]] = Field(default_factory=dict)
+    skipped: list[dict[str, Any]] = Field(default_factory=list)
+    seconds: float = 0.0
+
+
+class CacheRecord(FileSchema):
+    """One entry of ``records.json``."""
+
+    record_id: str
+    patient_id: str
+    labels: dict[str, Any] = Field(default_factory=dict)
+    flat_leads: list[str] = Field(default_factory=list)
+
+
+CACHE_RECORDS = TypeAdapter(list[CacheRecord])
 
 
 def default_cache_root() -> Path:
@@ -177,7 +266,7 @@ def build_cache(
                 "source": result.source, "source_fs": result.source_fs, "shard": shard,
                 "offset": offset, "start": base, "n_samples": n,
                 "present": result.present.tolist(), "flat_leads": result.flat_leads,
-                "labels": result.labels,
+                "labels": result.labels, "fingerprint": result.fingerprint,
                 "n_rpeaks": int(result.rpeaks.size), "n_beats": int(result.beats.size),
             })  # fmt: skip
             rpeaks.append(result.rpeaks + base)

@@ -14,6 +14,7 @@ from ssl_ecg.data.cache import CACHE_FORMAT, build_cache, cache_root, content_ha
 from ssl_ecg.data.store import Store
 from ssl_ecg.errors import DataError
 from ssl_ecg.interfaces import RecordSource
+from ssl_ecg.outputs import remove_stale
 from ssl_ecg.recipe import DataRecipe, Source
 
 
@@ -60,6 +61,8 @@ def prepare_source(
     folder, built, leads, desc = locate(recipe, source)
     if (folder / "meta.json").is_file():
         return Prepared(Store(folder), built=False, source=source)
+    if folder.parent.is_dir():  # a prepare killed mid-way leaves <folder>.tmp-<pid>
+        remove_stale(folder.parent, f"{folder.name}.tmp-*")
     keys_total = len(built.keys())
     columns = (TextColumn(f"[bold]prepare {source.name}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[key]}"), TimeRemainingColumn())  # fmt: skip
@@ -72,8 +75,39 @@ def prepare_source(
     return Prepared(Store(folder), built=True, source=source)
 
 
+def carried_leads(requested: list[str], available: list[str], lead_map: dict[str, str]) -> set[str]:
+    """The requested leads a dataset with leads ``available`` can fill (names, synonyms and
+    the lead map, as :func:`ssl_ecg.data.preprocess.select_leads` matches them)."""
+    from ssl_ecg.data.preprocess import canonical_lead
+
+    names = [lead_map.get(n, n) for n in available]
+    upper = {n.upper() for n in names} | {canonical_lead(n) for n in names}
+    return {r for r in requested if r.upper() in upper or canonical_lead(r) in upper}
+
+
+def check_leads(recipe: DataRecipe) -> None:
+    """A requested lead that no source can carry would be zeros in every window: refuse it."""
+    if recipe.preprocess.leads is None:
+        return
+    requested = recipe.preprocess.lead_names([])
+    found: set[str] = set()
+    names = []
+    for src in recipe.sources:
+        available = list(build_source(recipe, src).leads)
+        names.append(f"{src.name}: {', '.join(available)}")
+        found |= carried_leads(requested, available, src.preprocess.lead_map)
+    missing = [r for r in requested if r not in found]
+    if missing:
+        raise DataError(
+            f"{recipe.path}: data.leads: {', '.join(missing)} is in no record of the data "
+            f"({'; '.join(names)}); remove it from data.leads or map a lead to it with "
+            "data.lead_map"
+        )
+
+
 def prepare_all(recipe: DataRecipe, **kwargs: Any) -> list[Prepared]:
     """Every source of the recipe, prepared (in recipe order)."""
+    check_leads(recipe)
     return [prepare_source(recipe, src, **kwargs) for src in recipe.sources]
 
 
@@ -81,6 +115,7 @@ def prepare(recipe: DataRecipe, **kwargs: Any) -> Prepared:
     """The prepared data of a single-source recipe (see :func:`prepare_all` for several)."""
     if len(recipe.sources) != 1:
         raise DataError(f"{recipe.path}: {len(recipe.sources)} sources; prepare them one by one")
+    check_leads(recipe)
     return prepare_source(recipe, recipe.sources[0], **kwargs)
 
 

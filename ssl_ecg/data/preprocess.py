@@ -35,19 +35,46 @@ class Processed:
     beat_labels: list[str]
     labels: dict
     flat_leads: list[str] = dataclasses.field(default_factory=list)
+    fingerprint: str = ""  # content of the record as read (see :func:`fingerprint`)
+
+
+def fingerprint(record: Record) -> str:
+    """Identity of a recording's content, whatever dataset plugin read it and however it names
+    or orders its leads: each lead rounded to 1 uV and hashed, the sorted lead hashes hashed
+    with the rate. The leakage guard compares pretraining and test records by it."""
+    import hashlib
+
+    leads = sorted(
+        hashlib.sha1(np.round(np.nan_to_num(row) * 1000).astype(np.int32).tobytes()).hexdigest()
+        for row in np.asarray(record.signal, dtype=np.float64)
+    )
+    return hashlib.sha1(f"{float(record.fs):g}|{'|'.join(leads)}".encode()).hexdigest()[:20]
+
+
+def check_finite(signal: np.ndarray, leads: list[str], source: str) -> None:
+    """Refuse NaN (missing samples) and +inf/-inf values in ``signal`` (C, T): a
+    :class:`DataError` naming the file, the lead and the first bad sample."""
+    bad = ~np.isfinite(signal)  # (C, T)
+    if not bad.any():
+        return
+    row = int(np.argmax(bad.any(axis=1)))
+    col = int(np.argmax(bad[row]))
+    value = float(signal[row, col])
+    what = "NaN values (missing samples)" if np.isnan(value) else f"infinite values ({value})"
+    n = int(bad[row].sum())
+    raise DataError(
+        f"{source}: lead {leads[row]} contains {what}: {n} sample(s), the first at sample {col}"
+    )
 
 
 def check_signal(signal: np.ndarray, leads: list[str], source: str) -> np.ndarray:
-    """Refuse an empty signal or NaNs (a :class:`DataError` naming the file and the lead);
-    return which leads of ``signal`` (C, T) are flat (std < 1e-6 mV: disconnected)."""
+    """Refuse an empty signal, NaNs or infinities (a :class:`DataError` naming the file and the
+    lead); return which leads of ``signal`` (C, T) are flat (std < 1e-6 mV: disconnected)."""
     if signal.ndim != 2 or signal.shape[0] != len(leads):
         raise DataError(f"{source}: signal of shape {signal.shape} does not match leads {leads}")
     if signal.shape[1] == 0:
         raise DataError(f"{source}: the signal is empty")
-    nan_rows = np.isnan(signal).any(axis=1)  # (C,)
-    if nan_rows.any():
-        lead = leads[int(np.argmax(nan_rows))]
-        raise DataError(f"{source}: lead {lead} contains NaN values (missing samples)")
+    check_finite(signal, leads, source)
     return signal.std(axis=1, dtype=np.float64) < FLAT_STD_MV  # (C,)
 
 
@@ -141,7 +168,12 @@ def detect_rpeaks(record: Record, method: str) -> np.ndarray:
     import neurokit2 as nk
 
     names = [canonical_lead(n) for n in record.leads]
-    lead = next((names.index(n.upper()) for n in RPEAK_LEADS if n.upper() in names), 0)
+    usable = [  # a lead with NaN/inf samples (unselected, so not refused) or flat finds no peaks
+        bool(np.isfinite(row).all()) and float(np.std(row)) >= FLAT_STD_MV for row in record.signal
+    ]
+    order = [names.index(n.upper()) for n in RPEAK_LEADS if n.upper() in names]
+    order += [i for i in range(len(names)) if i not in order]
+    lead = next((i for i in order if usable[i]), 0)
     x = record.signal[lead].astype(np.float64)
     try:
         cleaned = nk.ecg_clean(x, sampling_rate=record.fs)
@@ -172,8 +204,8 @@ def process(record: Record, pre: PreprocessConfig, leads: list[str]) -> Processe
         raise DataError(
             f"{source}: signal has shape {record.signal.shape} but {len(record.leads)} lead names"
         )
-    if record.fs <= 0:
-        raise DataError(f"{source}: sampling rate {record.fs} is not positive")
+    if not (np.isfinite(record.fs) and record.fs > 0):
+        raise DataError(f"{source}: sampling rate {record.fs} is not a positive number (Hz)")
     sig, present = select_leads(record, leads, pre.missing_leads, pre.lead_map)
     flat = check_signal(sig, leads, source) & present  # a flat lead counts as a missing one
     if flat.any():
@@ -212,4 +244,5 @@ def process(record: Record, pre: PreprocessConfig, leads: list[str]) -> Processe
         beat_labels=beat_labels,
         labels=dict(record.labels),
         flat_leads=[n for n, f in zip(leads, flat, strict=True) if f],
+        fingerprint=fingerprint(record),
     )

@@ -7,14 +7,16 @@ R-peaks per window come from one vectorised ``searchsorted`` over the stored pea
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ssl_ecg.data.cache import CACHE_FORMAT, CACHE_RECORDS, CacheMeta, check_schema, read_json
 from ssl_ecg.data.splits import patient_splits
 from ssl_ecg.errors import DataError
+
+INDEX_KEYS = ("start", "n_samples", "shard", "present", "record_id", "patient_id")
 
 
 @dataclasses.dataclass
@@ -28,7 +30,10 @@ class WindowBatch:
 
 
 class Store:
-    """A prepared dataset on disk."""
+    """A prepared dataset on disk, checked when opened: ``meta.json`` against its schema
+    (:class:`~ssl_ecg.data.cache.CacheMeta`), the index arrays against ``meta.json``, every
+    signal shard's size against the index. A damaged cache is one :class:`DataError` line
+    naming the file and saying to delete the folder and prepare again."""
 
     def __init__(self, folder: Path) -> None:
         meta_file = folder / "meta.json"
@@ -37,35 +42,91 @@ class Store:
                 f"{folder}: not a prepared cache (no meta.json); run: ssl-ecg data prepare"
             )
         self.folder = folder
-        self.meta: dict[str, Any] = json.loads(meta_file.read_text())
-        index = np.load(folder / "index.npz")
-        self.fs = float(self.meta["fs"])
-        self.leads: list[str] = list(self.meta["leads"])
+        fix = self.fix = (
+            f"the cache is damaged: delete the folder {folder} and run ssl-ecg data prepare "
+            "again (train and evaluate also rebuild it)"
+        )
+        raw = read_json(meta_file, fix)
+        meta = check_schema(CacheMeta, raw, meta_file, fix)
+        if meta.format != CACHE_FORMAT:
+            raise DataError(f"{meta_file}: cache format {meta.format}, not {CACHE_FORMAT}; {fix}")
+        if sum(meta.shards) != meta.n_samples or min(meta.shards) < 1:
+            raise DataError(
+                f"{meta_file}: 'shards' {meta.shards} do not add up to 'n_samples' "
+                f"{meta.n_samples}; {fix}"
+            )
+        self.meta: dict[str, Any] = raw
+        self.fs = float(meta.fs)
+        self.leads: list[str] = list(meta.leads)
         c = len(self.leads)
-        dtype = np.dtype(self.meta["dtype"])
+        dtype = np.dtype(meta.dtype)
+        index = _read_index(folder / "index.npz", meta.n_records, c, fix)
         self.shards = [
-            np.memmap(folder / f"signal_{i:04d}.bin", dtype=dtype, mode="r", shape=(n, c))
-            for i, n in enumerate(self.meta["shards"])
+            _map_shard(folder / f"signal_{i:04d}.bin", dtype, n, c, fix)
+            for i, n in enumerate(meta.shards)
         ]
         # global sample index where each shard starts
-        sizes = np.asarray(self.meta["shards"], dtype=np.int64)
+        sizes = np.asarray(meta.shards, dtype=np.int64)
         self.shard_base = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        self.rec_start = index["start"]  # (R,) global sample index of each record
-        self.rec_len = index["n_samples"]  # (R,)
+        self.rec_start = index["start"].astype(np.int64)  # (R,) global sample index of each record
+        self.rec_len = index["n_samples"].astype(np.int64)  # (R,)
         self.rec_shard = index["shard"].astype(np.int64)  # (R,)
         self.present = index["present"].reshape(-1, c)  # (R, C)
         self.record_ids = index["record_id"].tolist()
         self.patient_ids = index["patient_id"].tolist()
+        self._check_index(folder / "index.npz", sizes, meta.splits)
         self._records: list[dict[str, Any]] | None = None
-        self.rpeaks = np.load(folder / "rpeaks.npy", mmap_mode="r")
-        self.beats = np.load(folder / "beats.npy", mmap_mode="r")
-        self.beat_labels = np.load(folder / "beat_labels.npy", mmap_mode="r")
+        n_total = meta.n_samples
+        self.rpeaks = _read_positions(folder / "rpeaks.npy", n_total, fix, ordered=True)
+        self.beats = _read_positions(folder / "beats.npy", n_total, fix, ordered=False)
+        self.beat_labels = _read_array(folder / "beat_labels.npy", fix)
+        if self.beat_labels.shape != self.beats.shape:
+            raise DataError(
+                f"{folder / 'beat_labels.npy'}: {self.beat_labels.size} labels for "
+                f"{self.beats.size} beats in beats.npy; {fix}"
+            )
+
+    def _check_index(self, file: Path, sizes: np.ndarray, splits: dict[str, list[str]]) -> None:
+        """Every record lies inside its shard; record ids are unique and cover the splits."""
+        n_shards = sizes.size
+        bad = (self.rec_shard < 0) | (self.rec_shard >= n_shards) | (self.rec_len < 1)
+        if not bad.any():
+            base = self.shard_base[self.rec_shard]
+            end = base + sizes[self.rec_shard]
+            bad = (self.rec_start < base) | (self.rec_start + self.rec_len > end)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(
+                f"{file}: record {self.record_ids[i]} (samples {self.rec_start[i]}.."
+                f"{self.rec_start[i] + self.rec_len[i]} of shard {self.rec_shard[i]}) lies outside "
+                f"the signal shards meta.json lists; {self.fix}"
+            )
+        if len(set(self.record_ids)) != len(self.record_ids):
+            raise DataError(f"{file}: record ids are not unique; {self.fix}")
+        known = set(self.record_ids)
+        for name, ids in splits.items():
+            unknown = [r for r in ids if r not in known]
+            if unknown:
+                raise DataError(
+                    f"{self.folder / 'meta.json'}: split '{name}' names record {unknown[0]}, which "
+                    f"is not in index.npz; {self.fix}"
+                )
 
     @property
     def records(self) -> list[dict[str, Any]]:
-        """Per-record entries with labels (records.json, read on first use)."""
+        """Per-record entries with labels (records.json, read and checked on first use)."""
         if self._records is None:
-            self._records = json.loads((self.folder / "records.json").read_text())
+            file = self.folder / "records.json"
+            raw = read_json(file, self.fix)
+            check_schema(CACHE_RECORDS, raw, file, self.fix)
+            ids = [r["record_id"] for r in raw]
+            if ids != self.record_ids:
+                n = len(self.record_ids)
+                raise DataError(
+                    f"{file}: lists {len(ids)} records that do not match the {n} of index.npz; "
+                    f"{self.fix}"
+                )
+            self._records = raw
         return self._records
 
     def read_signals(self, starts: np.ndarray, length: int) -> np.ndarray:
@@ -148,6 +209,82 @@ class Windows:
                            self.patient[idx].astype(np.int64), segments)  # fmt: skip
 
 
+def _read_index(file: Path, n_records: int, c: int, fix: str) -> dict[str, np.ndarray]:
+    """The arrays of ``index.npz``, each checked for its kind and for ``n_records`` entries."""
+    if not file.is_file():
+        raise DataError(f"{file}: not found; {fix}")
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            missing = [k for k in INDEX_KEYS if k not in archive.files]
+            if missing:
+                raise DataError(f"{file}: has no array '{missing[0]}'; {fix}")
+            arrays = {k: np.asarray(archive[k]) for k in INDEX_KEYS}
+    except DataError:
+        raise
+    except Exception as exc:  # zipfile, zlib, numpy format and OS errors on a damaged file
+        raise DataError(f"{file}: not a readable numpy archive ({_one_line(exc)}); {fix}") from None
+    kinds = {"start": "iu", "n_samples": "iu", "shard": "iu", "present": "b",
+             "record_id": "U", "patient_id": "U"}  # fmt: skip
+    for key, kind in kinds.items():
+        a = arrays[key]
+        want = n_records * c if key == "present" else n_records
+        if a.dtype.kind not in kind or a.ndim not in (1, 2) or a.size != want:
+            raise DataError(
+                f"{file}: array '{key}' is {a.dtype} of shape {a.shape}, expected {want} "
+                f"entries for the {n_records} records of meta.json; {fix}"
+            )
+    return arrays
+
+
+def _map_shard(file: Path, dtype: np.dtype, n: int, c: int, fix: str) -> np.memmap:
+    """Signal shard ``file`` as an (n, c) memory map, after checking its size."""
+    need = n * c * dtype.itemsize
+    try:
+        size = file.stat().st_size
+    except OSError:
+        raise DataError(f"{file}: signal shard not found; {fix}") from None
+    if size != need:
+        raise DataError(
+            f"{file}: {size} bytes, but meta.json says {n} samples x {c} leads of {dtype} "
+            f"({need} bytes); {fix}"
+        )
+    try:
+        return np.memmap(file, dtype=dtype, mode="r", shape=(n, c))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{file}: cannot map the signal shard ({_one_line(exc)}); {fix}") from None
+
+
+def _read_array(file: Path, fix: str) -> np.ndarray:
+    """A 1-D ``.npy`` array, memory-mapped when it can be."""
+    if not file.is_file():
+        raise DataError(f"{file}: not found; {fix}")
+    try:
+        a = np.load(file, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError/OSError/EOFError on damaged files
+        raise DataError(f"{file}: not a readable .npy array ({_one_line(exc)}); {fix}") from None
+    if a.ndim != 1:
+        raise DataError(f"{file}: holds an array of shape {a.shape}, not a list; {fix}")
+    return a
+
+
+def _read_positions(file: Path, n_samples: int, fix: str, ordered: bool) -> np.ndarray:
+    """Global sample positions in ``[0, n_samples)`` (sorted when ``ordered``: R-peaks are
+    searched with ``searchsorted``)."""
+    a = _read_array(file, fix)
+    if a.dtype.kind not in "iu":
+        raise DataError(f"{file}: holds {a.dtype} values, not sample positions; {fix}")
+    if a.size and (a.min() < 0 or a.max() >= n_samples):
+        raise DataError(f"{file}: positions outside the {n_samples} samples of the cache; {fix}")
+    if ordered and a.size and bool((np.diff(a) < 0).any()):
+        raise DataError(f"{file}: positions are not sorted; {fix}")
+    return a
+
+
+def _one_line(exc: BaseException) -> str:
+    text = [s.strip() for s in str(exc).strip().splitlines() if s.strip()]
+    return f"{type(exc).__name__}: {text[0][:160] if text else ''}".rstrip(": ")
+
+
 class MixedWindows:
     """The windows of several sources read as one set: global window ``i`` belongs to the
     source whose range of indices holds it. Patients are named ``source:patient``, so ids of
@@ -163,7 +300,8 @@ class MixedWindows:
                               for p in part.patient_names]  # fmt: skip
         self.patient_base = np.cumsum([0] + [len(p.patient_names) for p in parts])[:-1]
         w = np.asarray(weights, dtype=np.float64)
-        share = np.where(sizes > 0, w / w[sizes > 0].sum(), 0.0)
+        total = w[sizes > 0].sum()
+        share = np.where(sizes > 0, w / total, 0.0) if total > 0 else np.zeros_like(w)
         self.probs = np.repeat(share / np.maximum(sizes, 1), sizes)  # (N,) per window
 
     def __len__(self) -> int:

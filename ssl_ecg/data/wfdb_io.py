@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import re
 from collections import defaultdict
@@ -37,6 +38,9 @@ BYTES_PER_SAMPLE = {
 }  # fmt: skip
 _FORMAT = re.compile(r"^(\d+)(?:x(\d+))?(?::\d+)?(?:\+(\d+))?$")  # 16x1+24: fmt, spf, offset
 _GAIN = re.compile(r"^([^(/]*)(?:\(([^)]*)\))?(?:/(.*))?$")  # 1000.0(0)/mV: gain, baseline, units
+_FS = re.compile(r"^([^/(]*)(?:/[^(]*)?(?:\([^)]*\))?$")  # 500/1000(0): fs, counter freq, base
+# the numpy type a WFDB signal format is stored as in a MATLAB .mat file (wfdb2mat)
+MAT_DTYPES = {"8": "int8", "16": "int16", "32": "int32", "80": "uint8", "160": "uint16"}
 
 
 @dataclasses.dataclass
@@ -196,11 +200,7 @@ def read_header(path: Path) -> Header:
     record line is ignored). Multi-segment headers are returned without signals."""
     hea = header_path(path)
     text = _read_text(hea)
-    lines = [s.strip() for s in text.splitlines()]
-    comments = [s.lstrip("#").strip() for s in lines if s.startswith("#")]
-    body = [s for s in lines if s and not s.startswith("#")]
-    if not body:
-        raise DataError(f"{hea}: empty header (no record line)")
+    body, comments = _header_lines(hea, text)
     name, n_sig, fs, n_samples = _parse_record_line(hea, body[0])
     if "/" in name:
         return Header(hea, name, n_sig, fs, n_samples, [], comments, multi_segment=True)
@@ -221,16 +221,44 @@ def _read_text(hea: Path) -> str:
         raise DataError(f"{hea}: cannot read the header ({exc.strerror})") from exc
 
 
+def _header_lines(hea: Path, text: str) -> tuple[list[str], list[str]]:
+    """(record and signal lines, comment lines without '#'); the record line comes first."""
+    lines = [s.strip() for s in text.splitlines()]
+    comments = [s.lstrip("#").strip() for s in lines if s.startswith("#")]
+    body = [s for s in lines if s and not s.startswith("#")]
+    if not body:
+        raise DataError(f"{hea}: empty header (no record line)")
+    return body, comments
+
+
 def _parse_record_line(hea: Path, line: str) -> tuple[str, int, float, int | None]:
     """``name[/segments] n_sig [fs[/counter[(base)]] [n_samples [anything]]]``."""
     fields = line.split()
     try:
         n_sig = int(fields[1])
-        fs = float(fields[2].split("/")[0].split("(")[0]) if len(fields) > 2 else DEFAULT_FS
         n_samples = int(fields[3]) if len(fields) > 3 else None
     except (IndexError, ValueError):
         raise DataError(f"{hea}: malformed record line '{line}'") from None
+    fs = _parse_fs(hea, fields[2]) if len(fields) > 2 else DEFAULT_FS
     return fields[0], n_sig, fs, n_samples
+
+
+def _parse_fs(hea: Path, field: str) -> float:
+    """The sampling frequency of a record line's ``fs[/counter[(base)]]`` field.
+
+    Checked here because ``wfdb`` reads a rate it cannot parse as its 250 Hz default ('abc',
+    'nan', '-5') or cuts it short ('3.6e2' as 3.6 Hz) without a word."""
+    found = _FS.match(field)
+    try:
+        fs = float(found.group(1)) if found else math.nan
+    except ValueError:
+        fs = math.nan
+    if not (math.isfinite(fs) and fs > 0):
+        raise DataError(
+            f"{hea}: sampling frequency '{field}' on the record line is not a positive number of "
+            "Hz; write the rate as the record line's third field (e.g. 'rec 12 500 5000')"
+        )
+    return fs
 
 
 def _parse_signal_line(hea: Path, line: str) -> SignalLine:
@@ -264,19 +292,27 @@ def read_record(path: Path) -> WfdbRecord:
     """Read ``<path>.hea`` and its signal into millivolts (NaN/flat checks happen in preprocess).
 
     ``wfdb`` reads it; a header that ``wfdb`` cannot parse is read by this module's own parser
-    (``.mat`` or format-16 ``.dat`` signals only). Bad input raises a one-line DataError.
+    (``.mat`` or format-16 ``.dat`` signals only). Signals in MATLAB ``.mat`` files are always
+    read by name with scipy and checked (a ``val`` matrix of leads x samples of the header's
+    format), never as raw bytes at the header's byte offset, which scrambles the leads of a
+    transposed, renamed or float matrix. The sampling rate is the header's own field, checked
+    here. Bad input raises a one-line DataError.
     """
     import wfdb
 
     path = Path(path)
     hea = header_path(path)
-    _read_text(hea)  # missing or unreadable header: say so before wfdb does
+    body, _ = _header_lines(hea, _read_text(hea))  # missing or unreadable: say so before wfdb
+    fs = _parse_record_line(hea, body[0])[2]
     try:
         head = wfdb.rdheader(str(path))
     except Exception as exc:  # wfdb rejects some real headers (e.g. Challenge date/time)
-        record = _read_fallback(read_header(path), _one_line(exc))
-    else:
-        record = _read_with_wfdb(path, hea, head)
+        return _read_fallback(read_header(path), _one_line(exc))
+    files = list(getattr(head, "file_name", None) or [])
+    if files and all(name.lower().endswith(".mat") for name in files):
+        return _read_fallback(read_header(path), "")
+    record = _read_with_wfdb(path, hea, head)
+    record.fs = fs
     return record
 
 
@@ -287,6 +323,10 @@ def _read_with_wfdb(path: Path, hea: Path, head: Any) -> WfdbRecord:
     for name in files:
         if not (path.parent / name).is_file():
             raise DataError(f"{path.parent / name}: signal file not found (named in {hea})")
+        if name.lower().endswith(".mat"):  # beside .dat files: check it before wfdb reads it
+            idx = [i for i, f in enumerate(head.file_name) if f == name]
+            fmts = {str(head.fmt[i]) for i in idx}
+            _read_mat(path.parent / name, hea, len(idx), head.sig_len, fmts)
     try:
         rec = wfdb.rdrecord(str(path))
     except Exception as exc:  # wfdb raises assorted errors on short or odd signal files
@@ -314,9 +354,9 @@ def _signal_error(path: Path, hea: Path, head: Any, exc: Exception) -> DataError
     files = list(getattr(head, "file_name", None) or [])
     for name in dict.fromkeys(files):
         file = path.parent / name
-        if name.lower().endswith(".mat"):
-            _read_mat(file, hea, files.count(name), head.sig_len)  # raises the specific error
         idx = [i for i, f in enumerate(files) if f == name]
+        if name.lower().endswith(".mat"):  # raises the specific error
+            _read_mat(file, hea, len(idx), head.sig_len, {str(head.fmt[i]) for i in idx})
         expected = _expected_bytes(head, idx)
         size = file.stat().st_size
         if expected is not None and size < expected:
@@ -343,7 +383,8 @@ def _expected_bytes(head: Any, idx: list[int]) -> int | None:
 
 
 def _read_fallback(header: Header, why: str) -> WfdbRecord:
-    """Read a record whose header wfdb rejects (``why``), from this module's own parse."""
+    """Read a record whose header wfdb rejects (``why``), or whose signals are all in ``.mat``
+    files (``why`` empty), from this module's own parse."""
     hea = header.path
     if header.multi_segment:
         raise DataError(f"{hea}: wfdb cannot parse this multi-segment header ({why})")
@@ -378,7 +419,7 @@ def _read_raw(
     if not file.is_file():
         raise DataError(f"{file}: signal file not found (named in {hea})")
     if file.suffix.lower() == ".mat":
-        return _read_mat(file, hea, len(lines), n_samples)
+        return _read_mat(file, hea, len(lines), n_samples, {s.fmt for s in lines})
     fmts = {(s.fmt, s.samples_per_frame) for s in lines}
     if fmts != {("16", 1)}:
         fmt = ", ".join(sorted(f for f, _ in fmts))
@@ -389,17 +430,30 @@ def _read_raw(
     return _read_dat16(file, hea, len(lines), lines[0].byte_offset, n_samples)
 
 
-def _read_mat(file: Path, hea: Path, n_sig: int, n_samples: int | None) -> np.ndarray:
-    """``val`` (n_sig, T) of a MATLAB file, as the PhysioNet/CinC Challenges store signals."""
+def _read_mat(
+    file: Path, hea: Path, n_sig: int, n_samples: int | None, fmts: set[str]
+) -> np.ndarray:
+    """``val`` (n_sig, T) of a MATLAB file, as the PhysioNet/CinC Challenges store signals:
+    leads x samples, of the integer type of the header's format (:data:`MAT_DTYPES`)."""
     import scipy.io
 
     try:
-        val = scipy.io.loadmat(str(file))["val"]
-    except KeyError:
-        raise DataError(f"{file}: holds no 'val' matrix") from None
+        found = scipy.io.loadmat(str(file))
     except Exception as exc:  # scipy raises ValueError/TypeError on short or corrupt files
         raise DataError(f"{file}: truncated or unreadable MATLAB file ({_one_line(exc)})") from exc
-    val = np.asarray(val)
+    if "val" not in found:
+        names = ", ".join(k for k in found if not k.startswith("__")) or "no variables"
+        raise DataError(
+            f"{file}: holds no 'val' matrix (it holds {names}); store the signal as 'val', "
+            f"leads x samples, as {hea.name} and the PhysioNet Challenge files expect"
+        )
+    val = np.asarray(found["val"])
+    t = n_samples if n_samples is not None else (val.shape[0] if val.ndim == 2 else -1)
+    if val.ndim == 2 and val.shape == (t, n_sig) and t != n_sig:
+        raise DataError(
+            f"{file}: 'val' is {t}x{n_sig} (samples x leads) but {hea.name} lists {n_sig} "
+            f"signals of {t} samples: the matrix is transposed; store it as {n_sig}x{t}"
+        )
     if val.ndim != 2 or val.shape[0] != n_sig:
         raise DataError(
             f"{file}: holds a {'x'.join(map(str, val.shape))} 'val' matrix but {hea.name} "
@@ -408,6 +462,18 @@ def _read_mat(file: Path, hea: Path, n_sig: int, n_samples: int | None) -> np.nd
     if n_samples is not None and val.shape[1] != n_samples:
         raise DataError(
             f"{file}: holds {val.shape[1]} samples per signal but {hea.name} says {n_samples}"
+        )
+    fmt = ", ".join(sorted(fmts))
+    want = MAT_DTYPES.get(fmt)
+    if want is None:
+        raise DataError(
+            f"{hea}: format {fmt} for the .mat signal {file.name}; a .mat file stores one of "
+            f"formats {', '.join(MAT_DTYPES)} ({', '.join(MAT_DTYPES.values())})"
+        )
+    if (val.dtype.kind, val.dtype.itemsize) != (np.dtype(want).kind, np.dtype(want).itemsize):
+        raise DataError(
+            f"{file}: 'val' holds {val.dtype} values but {hea.name} says format {fmt}, i.e. "
+            f"{want} ADC units; store the ADC values as {want} (or fix the header's format)"
         )
     return val.astype(np.float64)
 
