@@ -46,8 +46,8 @@ def measure(kind: str, recipe: str, workers: int, batches: int) -> dict[str, flo
     """Run inside a fresh process: prepare or read, return time and memory."""
     import numpy as np
 
-    from ssl_ecg.data.prepare import prepare
     from ssl_ecg.recipe import load_recipe
+    from ssl_ecg.sources import prepare
 
     r = load_recipe(recipe)
     t0 = time.perf_counter()

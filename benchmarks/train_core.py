@@ -24,12 +24,13 @@ from pathlib import Path
 import torch
 
 from ssl_ecg.build import build_model
-from ssl_ecg.data.prepare import prepare
 from ssl_ecg.errors import SslEcgError
 from ssl_ecg.interfaces import Batch
 from ssl_ecg.recipe import load_recipe
 from ssl_ecg.registry import get_registry
-from ssl_ecg.train import seed_everything, train
+from ssl_ecg.runtime import seed_everything
+from ssl_ecg.sources import prepare
+from ssl_ecg.train import train
 from ssl_ecg.views import make_views
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,16 +7,15 @@ from typing import Any
 
 import torch
 
+from ssl_ecg.data.record import DatasetContext, RecordSource
 from ssl_ecg.errors import PluginError, RecipeError, SslEcgError
 from ssl_ecg.interfaces import (
     AugmentationContext,
     Batch,
-    DatasetContext,
     Encoder,
     EncoderContext,
     Objective,
     ObjectiveContext,
-    RecordSource,
 )
 from ssl_ecg.recipe import Component, DataRecipe, Recipe, Source, _validate
 from ssl_ecg.registry import get_registry
@@ -51,16 +50,10 @@ def build_source(recipe: DataRecipe, source: Source | None = None) -> RecordSour
     return _call(recipe, (source or recipe.sources[0]).component, ctx)
 
 
-def recipe_leads(recipe: DataRecipe) -> list[str]:
-    """The leads the recipe's windows have: ``data.leads``, else its dataset's own."""
-    pre = recipe.preprocess
-    if pre.leads is not None:
-        return pre.lead_names([])
-    return pre.lead_names(list(build_source(recipe).leads))
-
-
 def build(recipe: Recipe) -> Built:
-    """Build dataset source, encoder, augmentations and objective (on the CPU)."""
+    """Build encoder, augmentations and objective for the recipe's leads (on the CPU)."""
+    from ssl_ecg.sources import recipe_leads  # the recipe level sits above this module
+
     return build_model(recipe, recipe_leads(recipe))
 
 
@@ -72,12 +65,18 @@ def build_model(recipe: Recipe, leads: list[str], n_patients: int | None = None)
     augs = [_call(recipe, a, AugmentationContext(fs, n_samples)) for a in recipe.augmentations]
     registry = get_registry()
 
+    validated = {c.key: c for c in _descendants(recipe.objective)}  # checked by the loader
+
     def build_objective(name: str, settings: dict[str, Any], key: str) -> Objective:
         try:
             spec = registry.get("objective", name)
         except PluginError as exc:
             raise RecipeError(f"{key}: {exc}") from None
-        config = _validate(spec.config, settings, key)
+        known = validated.get(key)
+        if known is not None and known.spec.name == name:
+            config = known.config  # validated once, by the recipe loader
+        else:  # a part the recipe does not name (built by a plugin at run time)
+            config = _validate(spec.config, settings, key)
         ctx = ObjectiveContext(encoder, len(leads), n_samples, fs, key, build_objective,
                                n_patients)  # fmt: skip
         return spec.factory(config, ctx)
@@ -86,6 +85,13 @@ def build_model(recipe: Recipe, leads: list[str], n_patients: int | None = None)
                            n_patients)  # fmt: skip
     objective = _call(recipe, recipe.objective, ctx)
     return Built(leads, encoder, augs, objective)
+
+
+def _descendants(component: Component) -> list[Component]:
+    out = []
+    for child in component.children:
+        out += [child, *_descendants(child)]
+    return out
 
 
 def check_views(recipe: Recipe, built: Built) -> None:
@@ -105,7 +111,7 @@ def check_views(recipe: Recipe, built: Built) -> None:
 
 def check(recipe: Recipe) -> Built:
     """Build everything and push one tiny random batch through (shapes only, no training)."""
-    from ssl_ecg.train import pick_device
+    from ssl_ecg.runtime import pick_device
 
     try:
         pick_device(recipe.train.device)

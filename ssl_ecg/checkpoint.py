@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ssl_ecg.errors import SslEcgError
+from ssl_ecg.errors import SslEcgError, one_line
 
 FORMAT = 1
 FIX = "use a checkpoint written by ssl-ecg train (checkpoints/last.pt or step_NNNNNNN.pt)"
@@ -209,11 +209,6 @@ def load_state(module: Any, state: Mapping[str, Any], path: Path, hint: str = ""
             module.load_state_dict(state)
             return
         except (RuntimeError, ValueError, TypeError) as exc:
-            why = _one_line(exc)
+            why = one_line(exc)
     fix = hint or "the weights were saved from a differently configured model"
     raise SslEcgError(f"{path}: weights do not fit the model: {why}; {fix}")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = [s.strip() for s in str(exc).strip().splitlines() if s.strip()]
-    return f"{type(exc).__name__}: {text[0][:200] if text else ''}".rstrip(": ")

@@ -268,8 +268,8 @@ def data_prepare(
     workers: Annotated[int, typer.Option(help="worker processes; 0 = one per core")] = 0,
 ) -> None:
     """Read, preprocess and cache the recipe's dataset (R-peaks included)."""
-    from ssl_ecg.data.prepare import prepare_all
     from ssl_ecg.recipe import load_recipe
+    from ssl_ecg.sources import prepare_all
 
     r = load_recipe(recipe, set_)
     for result in prepare_all(r, workers=workers, skip_bad=skip_bad,
@@ -292,8 +292,8 @@ def data_info(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Records, patients, hours, fs, leads, labels per split and skipped records."""
-    from ssl_ecg.data.prepare import open_prepared, summary
     from ssl_ecg.recipe import load_recipe
+    from ssl_ecg.sources import open_prepared, summary
 
     r = load_recipe(recipe, set_)
     infos = [summary(open_prepared(r, src), r, src) for src in r.sources]

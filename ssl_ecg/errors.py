@@ -37,3 +37,10 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     if not matches:
         return ""
     return "; did you mean " + " or ".join(f"'{m}'" for m in matches) + "?"
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 200 characters): an exception from a
+    library, summarised for a one-line error."""
+    text = [s.strip() for s in str(exc).strip().splitlines() if s.strip()]
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}".rstrip(": ")

@@ -114,10 +114,11 @@ def _recipe_model(
     name: str, recipe_path: Path | None, sets: list[str] | None, settings: dict[str, Any]
 ) -> Model:
     """A random-init encoder, or a baseline, under the data contract of a recipe."""
-    from ssl_ecg.build import build_model, recipe_leads
+    from ssl_ecg.build import build_model
     from ssl_ecg.recipe import _validate, load_recipe
     from ssl_ecg.registry import get_registry
-    from ssl_ecg.train import data_contract, seed_everything
+    from ssl_ecg.runtime import data_contract, seed_everything
+    from ssl_ecg.sources import recipe_leads
 
     if recipe_path is None:
         raise SslEcgError(f"MODEL '{name}' needs --recipe naming the data settings (and encoder)")
@@ -139,9 +140,9 @@ def load_task(
     name: str, settings: dict[str, Any], model: Model, seed: int, where: Path
 ) -> TaskData:
     """Build task ``name`` with ``settings``; its data is prepared under the model's contract."""
-    from ssl_ecg.data.prepare import prepare
     from ssl_ecg.recipe import data_recipe
     from ssl_ecg.registry import get_registry
+    from ssl_ecg.sources import prepare
 
     try:
         spec = get_registry().get("task", name)
@@ -457,6 +458,17 @@ def check_request(
             )
 
 
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """How a model is scored: the probe, its inputs and its budget."""
+
+    name: str = "linear"  # linear | knn | finetune
+    k: int = 10  # kNN neighbours
+    finetune_steps: int = 300
+    seed: int = 0
+    n_boot: int = 1000
+
+
 def evaluate(
     model: Model, task_name: str, task: TaskData, protocol: str, fractions: list[float],
     out_dir: Path, *, features: list[str] | None = None,
@@ -466,8 +478,7 @@ def evaluate(
 ) -> dict[str, Any]:  # fmt: skip
     """Score ``model`` on ``task`` for every features setting and label fraction; write
     results.json, results.md, confusion.png and predictions.npz (for paired comparisons)."""
-    from ssl_ecg.metrics import report
-    from ssl_ecg.train import pick_device
+    from ssl_ecg.runtime import pick_device
 
     features = list(features or ["embedding"])
     check_request(protocol, fractions, features, list(compare or []))
@@ -485,79 +496,91 @@ def evaluate(
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device)
     t0 = time.perf_counter()
+    how = Protocol(protocol, k, finetune_steps, seed, n_boot)
     z_train = z_test = None
     if protocol != "finetune" and (identity or any("embedding" in f for f in features)):
         z_train, z_test = features_of(model, task, dev, progress)
-    probas: dict[str, np.ndarray] = {}
-    reports: dict[str, dict[str, Any]] = {}
-    for feature in features:
-        for fraction in fractions:
-            idx = label_fraction(task.train, fraction, seed)
-            if protocol == "finetune":
-                assert model.encoder is not None
-                encoder = copy.deepcopy(model.encoder)
-                proba = finetune_predict(encoder, task.train.subset(idx), task.test,
-                                         len(task.classes), task.multilabel, finetune_steps,
-                                         dev, seed)  # fmt: skip
-            else:
-                x_train = _design(feature, z_train, task.train)
-                x_test = _design(feature, z_test, task.test)
-                proba = fit_predict(protocol, x_train[idx], task.train.y[idx], x_test,
-                                    len(task.classes), task.multilabel, k, seed)  # fmt: skip
-            key = _key(feature, fraction)
-            probas[key] = proba
-            r = report(task.test.y, proba, task.classes, task.scored, task.multilabel,
-                       task.test.patients, n_boot, seed)  # fmt: skip
-            r["n_train"] = int(idx.size)
-            # at least one window per (patient, class) is kept: say what was really used
-            r["label_fraction_used"] = idx.size / max(len(task.train), 1)
-            r["train_patients"] = len(set(task.train.patients[idx].tolist()))
-            reports[key] = r
+    probas, reports = _score(model, task, how, features, fractions, z_train, z_test, dev)
     fingerprint = test_fingerprint(task.test)
     deltas = _deltas(list(compare or []), probas, task, fingerprint, n_boot, seed)
     results: dict[str, dict[str, Any]] = {f: {} for f in features}
     for key, r in reports.items():
         feature, fraction = key.split("|")
-        r["delta"] = deltas[key]
-        results[feature][fraction] = r
+        results[feature][fraction] = {**r, "delta": deltas[key]}
     summary = {
-        "model": model.description,
-        "task": task_name,
-        "task_description": task.description,
-        "protocol": protocol,
-        "features": features,
-        "side_features": list(task.side_names),
-        "label_fractions": fractions,
-        "seed": seed,
-        "contract": model.contract,
-        "n_train": len(task.train),
-        "n_test": len(task.test),
-        "test_patients": len(set(task.test.patients.tolist())),
-        "test_set": fingerprint,
+        "model": model.description, "task": task_name, "task_description": task.description,
+        "protocol": protocol, "features": features, "side_features": list(task.side_names),
+        "label_fractions": fractions, "seed": seed, "contract": model.contract,
+        "n_train": len(task.train), "n_test": len(task.test),
+        "test_patients": len(set(task.test.patients.tolist())), "test_set": fingerprint,
         "leakage": {"shared_test_patients": shared, "allowed": bool(shared and allow_leakage)},
         "results": results,
-        "identity": identity_probe(z_train, task.train, seed)
-        if identity and z_train is not None
+        "identity": identity_probe(z_train, task.train, seed) if identity and z_train is not None
         else None,
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {dev}",
-    }
+    }  # fmt: skip
+    _write(summary, probas, task, out_dir)
+    return summary
+
+
+def _score(
+    model: Model, task: TaskData, how: Protocol, features: list[str], fractions: list[float],
+    z_train: np.ndarray | None, z_test: np.ndarray | None, dev: torch.device,
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:  # fmt: skip
+    """Test probabilities and reports, keyed ``features|fraction``."""
+    from ssl_ecg.metrics import report
+
+    probas: dict[str, np.ndarray] = {}
+    reports: dict[str, dict[str, Any]] = {}
+    for feature in features:
+        for fraction in fractions:
+            idx = label_fraction(task.train, fraction, how.seed)
+            if how.name == "finetune":
+                assert model.encoder is not None
+                encoder = copy.deepcopy(model.encoder)
+                proba = finetune_predict(encoder, task.train.subset(idx), task.test,
+                                         len(task.classes), task.multilabel, how.finetune_steps,
+                                         dev, how.seed)  # fmt: skip
+            else:
+                x_train = _design(feature, z_train, task.train)
+                x_test = _design(feature, z_test, task.test)
+                proba = fit_predict(
+                    how.name, x_train[idx], task.train.y[idx], x_test,
+                    len(task.classes), task.multilabel, how.k, how.seed,
+                )  # fmt: skip
+            key = _key(feature, fraction)
+            probas[key] = proba
+            r = report(task.test.y, proba, task.classes, task.scored, task.multilabel,
+                       task.test.patients, how.n_boot, how.seed)  # fmt: skip
+            r["n_train"] = int(idx.size)
+            # at least one window per (patient, class) is kept: say what was really used
+            r["label_fraction_used"] = idx.size / max(len(task.train), 1)
+            r["train_patients"] = len(set(task.train.patients[idx].tolist()))
+            reports[key] = r
+    return probas, reports
+
+
+def _write(
+    summary: dict[str, Any], probas: dict[str, np.ndarray], task: TaskData, out_dir: Path
+) -> None:
+    """predictions.npz, results.md, confusion.png, then results.json: each file whole or not
+    at all, results.json last (its presence means the rest is there)."""
     buffer = io.BytesIO()
     np.savez_compressed(
-        buffer, fingerprint=np.array(fingerprint), y=task.test.y,
+        buffer, fingerprint=np.array(summary["test_set"]), y=task.test.y,
         patients=task.test.patients.astype(str), records=task.test.records.astype(str),
         **{f"proba:{key}": p.astype(np.float32) for key, p in probas.items()},
     )  # fmt: skip
-    # each file whole or not at all; results.json last: its presence means the rest is there
     atomic_write(out_dir / "predictions.npz", buffer.getvalue())
     atomic_write(out_dir / "results.md", markdown(summary))
     if not task.multilabel:
-        last = results[features[-1]][str(fractions[-1])]
-        title = f"{summary['model']}: {features[-1]}, {fractions[-1]:.0%} labels"
+        feature, fraction = summary["features"][-1], summary["label_fractions"][-1]
+        last = summary["results"][feature][str(fraction)]
+        title = f"{summary['model']}: {feature}, {fraction:.0%} labels"
         plot_confusion(np.asarray(last["confusion"]), task.classes, out_dir / "confusion.png",
                        title)  # fmt: skip
     atomic_write(out_dir / "results.json", json.dumps(summary, indent=1))
-    return summary
 
 
 def _fmt(value: float | None, ci: list[float | None] | None = None) -> str:

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from pydantic import Field
 from torch import nn
 
-# Records and sources live in ssl_ecg.data.record (numpy only, so prepare workers stay light).
-from ssl_ecg.data.record import DatasetContext as DatasetContext
-from ssl_ecg.data.record import Record as Record
-from ssl_ecg.data.record import RecordSource as RecordSource
 from ssl_ecg.specs import Config
 
 
@@ -71,17 +67,49 @@ class AugmentationContext:
 
 
 class AugmentationConfig(Config):
-    """Settings every augmentation has: which views it applies to."""
+    """Settings every augmentation has: which views it applies to, and to which share of the
+    samples (the core applies both; the augmentation itself never reads them)."""
 
     views: list[int] | None = Field(
         None, description="apply only to these view indices (0-based); default: every view"
     )
+    p: float = Field(1.0, ge=0, le=1, description="probability a sample is augmented")
 
 
-class Augmentation(Protocol):
-    config: AugmentationConfig
+class Augmentation:
+    """Base for augmentations: a batched, seeded transform of a whole batch on its device.
 
-    def __call__(self, batch: Batch, generator: torch.Generator) -> Batch: ...
+    Subclasses write only ``transform(batch, generator) -> Batch``: every random number drawn
+    from ``generator``, R-peaks and lead mask kept in step with the signal, the input batch
+    never modified in place. The base class applies it, keeping each sample's transformed
+    version with probability ``config.p`` (one draw per sample, after the transform) and the
+    original otherwise; ``config.views`` is read by the core when it makes the views.
+    Built as ``factory(config, AugmentationContext)``.
+    """
+
+    def __init__(self, config: AugmentationConfig, context: AugmentationContext) -> None:
+        self.config = config
+        self.context = context
+
+    def transform(self, batch: Batch, generator: torch.Generator) -> Batch:
+        raise NotImplementedError(f"{type(self).__name__} must implement transform()")
+
+    def __call__(self, batch: Batch, generator: torch.Generator) -> Batch:
+        out = self.transform(batch, generator)
+        p = getattr(self.config, "p", 1.0)
+        if p >= 1:
+            return out
+        x = batch.signal
+        keep = torch.rand(x.shape[0], device=x.device, generator=generator) < p  # (B,)
+        signal = torch.where(keep[:, None, None], out.signal, x)
+        mask = torch.where(keep[:, None], out.lead_mask, batch.lead_mask)
+        rpeaks = out.rpeaks
+        if batch.rpeaks is not None and out.rpeaks is not None:
+            k = max(batch.rpeaks.shape[1], out.rpeaks.shape[1])
+            old = torch.nn.functional.pad(batch.rpeaks, (0, k - batch.rpeaks.shape[1]), value=-1)
+            new = torch.nn.functional.pad(out.rpeaks, (0, k - out.rpeaks.shape[1]), value=-1)
+            rpeaks = torch.where(keep[:, None], new, old)
+        return out.replace(signal=signal, lead_mask=mask, rpeaks=rpeaks)
 
 
 @dataclasses.dataclass(frozen=True)

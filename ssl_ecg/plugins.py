@@ -19,7 +19,7 @@ from typing import Literal
 import pluggy
 
 from ssl_ecg import hookspecs
-from ssl_ecg.errors import did_you_mean
+from ssl_ecg.errors import did_you_mean, one_line
 from ssl_ecg.specs import Spec
 
 GROUP = "ssl_ecg"
@@ -49,11 +49,6 @@ def _env_list(var: str) -> set[str]:
 
 def _norm(dist: str) -> str:
     return dist.lower().replace("_", "-")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _disabled_reason(ep_name: str, dist: str) -> str:
@@ -113,7 +108,7 @@ def load_plugins() -> tuple[pluggy.PluginManager, list[PluginInfo]]:
         # a plugin that fails to import never crashes ssl-ecg, not even by sys.exit() or
         # raising KeyboardInterrupt at import time: it is listed as broken instead
         except BaseException as exc:
-            info.status, info.error = "broken", f"failed to import {ep.value}: {_one_line(exc)}"
+            info.status, info.error = "broken", f"failed to import {ep.value}: {one_line(exc)}"
             continue
         if pm.get_plugin(ep.name) is not None:
             info.status = "broken"
@@ -122,7 +117,7 @@ def load_plugins() -> tuple[pluggy.PluginManager, list[PluginInfo]]:
         try:
             pm.register(module, name=ep.name)
         except Exception as exc:  # pluggy refuses hookimpls whose arguments match no spec
-            info.status, info.error = "broken", _one_line(exc)
+            info.status, info.error = "broken", one_line(exc)
             continue
         problem = _check_hooks(pm, module)
         if problem:
@@ -153,7 +148,7 @@ def collect_specs(pm: pluggy.PluginManager, infos: list[PluginInfo]) -> list[Spe
                     _check_spec(item)
             except BaseException as exc:  # SystemExit / KeyboardInterrupt from a plugin too
                 failed.add(impl.plugin_name)
-                info.status, info.error = "broken", f"{hook_name}() failed: {_one_line(exc)}"
+                info.status, info.error = "broken", f"{hook_name}() failed: {one_line(exc)}"
                 continue
             specs.extend(s.stamped(kind, info.name, info.distribution, info.version) for s in items)  # type: ignore[arg-type]
     return [s for s in specs if s.plugin not in failed]

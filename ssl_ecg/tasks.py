@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ssl_ecg.data.store import Store
+from ssl_ecg.specs import Config
 
 
 @dataclasses.dataclass
@@ -65,6 +66,27 @@ class TaskData:
     # signal (e.g. RR intervals of a beat), which a probe may see with or instead of embeddings
     side_names: list[str] = dataclasses.field(default_factory=list)
     beat_centred: bool = False  # every window is centred on a beat (baselines crop the beat)
+
+
+class Task:
+    """Base for evaluation tasks: labelled windows of a train and a test split.
+
+    Built as ``factory(config, TaskContext)``; ``load()`` returns :class:`TaskData`. A task
+    prepares its dataset through ``context.prepare(data_table)``, which applies the encoder's
+    data contract (rate, leads, filters, normalisation) and returns a :class:`Store` — the
+    prepared records: ``record_ids``, ``patient_ids``, ``records`` (labels), ``rec_start`` /
+    ``rec_len`` (each record's samples), ``beats`` / ``beat_labels`` and ``rpeaks`` (global
+    sample positions), ``splits()``, ``fs``, ``leads``. Windows are :class:`LabelledWindows`
+    (start, length, label, patient and record of each, optional side features); train and
+    test must not share a patient. ``context.n_samples`` is the encoder's window length.
+    """
+
+    def __init__(self, config: Config, context: TaskContext) -> None:
+        self.config = config
+        self.context = context
+
+    def load(self) -> TaskData:
+        raise NotImplementedError(f"{type(self).__name__} must implement load()")
 
 
 class Baseline:

@@ -12,7 +12,6 @@ import contextlib
 import json
 import math
 import os
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,15 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ssl_ecg import distributed
-from ssl_ecg.build import build_model, check_views, recipe_leads
+from ssl_ecg.build import build_model, check_views
 from ssl_ecg.checkpoint import load_checkpoint, load_state, save_checkpoint
-from ssl_ecg.data.prepare import Prepared, prepare_all, training_records
 from ssl_ecg.data.store import MixedWindows
 from ssl_ecg.errors import SslEcgError
 from ssl_ecg.interfaces import Batch
 from ssl_ecg.outputs import atomic_write, output_dir, remove_stale, run_lock
 from ssl_ecg.recipe import DataRecipe, Recipe
+from ssl_ecg.runtime import data_contract, pick_device, seed_everything
+from ssl_ecg.sources import Prepared, build_sources, prepare_all, recipe_leads, training_records
 from ssl_ecg.views import make_views
 
 LAST = Path("checkpoints") / "last.pt"
@@ -37,21 +37,6 @@ LAST = Path("checkpoints") / "last.pt"
 
 class TrainingDiverged(SslEcgError):
     """The loss became NaN or infinite."""
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SslEcgError(f"train.device = '{name}' but no CUDA device is available; use 'auto'")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def plot_losses(metrics: list[dict[str, float]], path: Path) -> None:
@@ -70,20 +55,6 @@ def plot_losses(metrics: list[dict[str, float]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def data_contract(recipe: DataRecipe, leads: list[str]) -> dict[str, Any]:
-    """What an encoder trained on this recipe's data expects of its input."""
-    pre = recipe.preprocess
-    return {
-        "fs": pre.fs,
-        "leads": leads,
-        "window_s": pre.window_s,
-        "n_samples": round(pre.window_s * pre.fs),
-        "preprocessing": {**pre.stored(), "leads": leads},  # as the cache records it
-        "dataset": "+".join(src.name for src in recipe.sources),
-        "datasets": [src.name for src in recipe.sources],
-    }
 
 
 def source_names(recipe: DataRecipe) -> list[str]:
@@ -217,11 +188,13 @@ class _Run:
             d,
             device,
         )
-        leads = recipe_leads(recipe)
+        sources = build_sources(recipe)  # once: building a source can scan every header
+        leads = recipe_leads(recipe, sources)
         if d.main:  # one process builds the caches, the others then find them
-            prepare_all(recipe, progress=progress)
+            prepared = prepare_all(recipe, sources, progress=progress)
         distributed.barrier(d)
-        prepared = prepare_all(recipe)
+        if not d.main:
+            prepared = prepare_all(recipe, sources)
         n_patients = sum(len(set(p.store.patient_ids)) for p in prepared)
         built = build_model(recipe, leads, n_patients)
         check_views(recipe, built)

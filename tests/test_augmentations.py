@@ -48,8 +48,8 @@ def mitbih(tmp_path_factory: pytest.TempPathFactory, _private_cache: None):
     """Record 100 prepared through the data layer: (store, windows, window indices, batch)."""
     if not (MITDB / "100.hea").is_file():
         pytest.skip(f"MIT-BIH not found at {MITDB} (set SSL_ECG_TEST_DATA to the folder)")
-    from ssl_ecg.data.prepare import prepare
     from ssl_ecg.recipe import load_recipe
+    from ssl_ecg.sources import prepare
 
     path = tmp_path_factory.mktemp("mit") / "mit.toml"
     path.write_text(

@@ -24,7 +24,6 @@ from typer.testing import CliRunner
 from ssl_ecg.checkpoint import load_checkpoint, load_state
 from ssl_ecg.cli import app
 from ssl_ecg.config import PreprocessConfig
-from ssl_ecg.data.prepare import prepare
 from ssl_ecg.data.preprocess import check_signal, process
 from ssl_ecg.data.record import DatasetContext, Record, RecordSource
 from ssl_ecg.data.store import Store
@@ -33,6 +32,7 @@ from ssl_ecg.errors import DataError, SslEcgError
 from ssl_ecg.export import export, load_encoder
 from ssl_ecg.recipe import load_recipe
 from ssl_ecg.registry import Registry
+from ssl_ecg.sources import prepare
 from ssl_ecg.train import train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ssl_ecg.cli import app
-from ssl_ecg.data.prepare import prepare
 from ssl_ecg.errors import DataError
 from ssl_ecg.recipe import load_recipe
+from ssl_ecg.sources import prepare
 
 FLAKY_SOURCE = """
 import numpy as np

@@ -233,7 +233,7 @@ def test_wfdb_folder_finds_records_recursively(tmp_path: Path) -> None:
     assert rec.labels == {"patient": "p1", "rhythm": "AF"} and rec.patient_id == "sub/a"
     assert np.allclose(rec.signal, a, atol=1 / 200) and rec.fs == 250.0
     by_patient = source("wfdb", tmp_path, root="db", patient_key="Patient")
-    assert {by_patient.load(k).patient_id for k in ds.keys()}  # noqa: SIM118 == {"p1"}
+    assert {by_patient.load(k).patient_id for k in ds.keys()} == {"p1"}  # noqa: SIM118
     before = ds.identity()
     hea = root / "sub" / "a.hea"
     os.utime(hea, ns=(hea.stat().st_atime_ns, hea.stat().st_mtime_ns + 10**9))

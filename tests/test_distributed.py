@@ -32,7 +32,7 @@ def test_two_gloo_processes_keep_identical_parameters(tmp_path: Path) -> None:
     # the weights moved away from their (shared) initialisation: the ranks trained in step
     from ssl_ecg.build import build
     from ssl_ecg.recipe import load_recipe
-    from ssl_ecg.train import seed_everything
+    from ssl_ecg.runtime import seed_everything
 
     seed_everything(0)
     init = build(load_recipe(REPO / "recipes" / "hybrid.toml", SETS)).objective

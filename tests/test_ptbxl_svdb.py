@@ -20,12 +20,12 @@ from conftest import data_root
 from pydantic import ValidationError
 
 from ssl_ecg.config import STANDARD_12
-from ssl_ecg.data.prepare import prepare
 from ssl_ecg.data.record import DatasetContext, RecordSource
 from ssl_ecg.errors import DataError, RecipeError
 from ssl_ecg.evaluate import task_config
 from ssl_ecg.recipe import data_recipe
 from ssl_ecg.registry import Registry, get_registry
+from ssl_ecg.sources import prepare
 from ssl_ecg.tasks import HRV_FEATURES, TaskContext, TaskData
 
 SVDB = data_root() / "svdb"

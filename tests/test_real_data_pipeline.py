@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import data_root
 
-from ssl_ecg.data.prepare import prepare
 from ssl_ecg.recipe import load_recipe
+from ssl_ecg.sources import prepare
 
 MITDB = data_root() / "mitbih-arrhythmia"
 pytestmark = pytest.mark.skipif(
@@ -63,7 +63,7 @@ def test_ds1_training_split_never_sees_ds2(tmp_path: Path) -> None:
     path = recipe(tmp_path, ["100", "101", "202", "201"], 'split = "DS1"')
     r = load_recipe(path)
     store = prepare(r, workers=2).store
-    from ssl_ecg.data.prepare import training_records
+    from ssl_ecg.sources import training_records
 
     chosen = {store.record_ids[i] for i in training_records(store, r)}
     assert chosen == {"101", "201"}

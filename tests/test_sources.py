@@ -54,7 +54,7 @@ def _recipe(tmp_path: Path, text: str = MIXED, sets: list[str] | None = None):
 
 
 def test_two_sources_give_windows_at_the_recipe_rate_with_their_lead_masks(tmp_path: Path) -> None:
-    from ssl_ecg.data.prepare import prepare_all
+    from ssl_ecg.sources import prepare_all
     from ssl_ecg.train import training_windows
 
     recipe = _recipe(tmp_path)
@@ -77,7 +77,7 @@ def test_two_sources_give_windows_at_the_recipe_rate_with_their_lead_masks(tmp_p
 
 
 def test_sources_are_sampled_in_proportion_to_their_weights_seeded(tmp_path: Path) -> None:
-    from ssl_ecg.data.prepare import prepare_all
+    from ssl_ecg.sources import prepare_all
     from ssl_ecg.train import training_windows
 
     recipe = _recipe(tmp_path)
@@ -105,7 +105,7 @@ def test_mixed_recipe_trains_and_records_every_source(tmp_path: Path) -> None:
 
 
 def test_n_segments_are_adjacent_non_overlapping_windows_of_one_record(tmp_path: Path) -> None:
-    from ssl_ecg.data.prepare import prepare_all
+    from ssl_ecg.sources import prepare_all
     from ssl_ecg.train import training_windows
 
     recipe = _recipe(tmp_path, sets=["data.stride_s=1.0"])

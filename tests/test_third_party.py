@@ -84,3 +84,12 @@ def test_trains_through_the_cli(example_plugin_site: Path, tmp_path: Path) -> No
     ]
     assert len(rows) == 4 and all(r["loss"] == r["loss"] for r in rows)
     assert 'name = "simsiam"' in (tmp_path / "run" / "recipe.toml").read_text()
+
+
+def test_its_own_test_runs_the_conformance_kit(example_plugin_site: Path) -> None:
+    tests = REPO / "examples" / "ssl-ecg-simsiam" / "tests"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=_env(example_plugin_site),
+                          cwd=tests)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout

@@ -7,8 +7,7 @@ import math
 import torch
 from pydantic import Field, model_validator
 
-from ssl_ecg import Spec, hookimpl
-from ssl_ecg.interfaces import AugmentationConfig, AugmentationContext, Batch
+from ssl_ecg import Augmentation, AugmentationConfig, AugmentationContext, Batch, Spec, hookimpl
 
 
 class AmplitudeScaleConfig(AugmentationConfig):
@@ -23,11 +22,11 @@ class AmplitudeScaleConfig(AugmentationConfig):
         return self
 
 
-class AmplitudeScale:
+class AmplitudeScale(Augmentation):
     def __init__(self, config: AmplitudeScaleConfig, context: AugmentationContext) -> None:
         self.config = config
 
-    def __call__(self, batch: Batch, generator: torch.Generator) -> Batch:
+    def transform(self, batch: Batch, generator: torch.Generator) -> Batch:
         x = batch.signal  # (B, C, T)
         c = x.shape[1] if self.config.per_lead else 1
         lo, hi = math.log(self.config.low), math.log(self.config.high)

@@ -20,8 +20,7 @@ import math
 import torch
 from pydantic import Field, model_validator
 
-from ssl_ecg import Spec, hookimpl
-from ssl_ecg.interfaces import AugmentationConfig, AugmentationContext, Batch
+from ssl_ecg import Augmentation, AugmentationConfig, AugmentationContext, Batch, Spec, hookimpl
 
 
 class BaselineWanderConfig(AugmentationConfig):
@@ -33,7 +32,6 @@ class BaselineWanderConfig(AugmentationConfig):
     )
     n_components: int = Field(2, ge=1, description="sinusoids summed per sample")
     per_lead: bool = Field(True, description="amplitude drawn per lead (else one per sample)")
-    p: float = Field(1.0, ge=0, le=1, description="probability a sample is augmented")
 
     @model_validator(mode="after")
     def _range(self) -> BaselineWanderConfig:
@@ -43,11 +41,11 @@ class BaselineWanderConfig(AugmentationConfig):
         return self
 
 
-class BaselineWander:
+class BaselineWander(Augmentation):
     def __init__(self, config: BaselineWanderConfig, context: AugmentationContext) -> None:
         self.config = config
 
-    def __call__(self, batch: Batch, generator: torch.Generator) -> Batch:
+    def transform(self, batch: Batch, generator: torch.Generator) -> Batch:
         cfg = self.config
         x = batch.signal  # (B, C, T)
         b, c, t = x.shape
@@ -58,8 +56,7 @@ class BaselineWander:
         phase = 2 * math.pi * torch.rand(b, n, 1, device=dev, generator=generator)  # (B, N, 1)
         amp = torch.rand(b, c if cfg.per_lead else 1, n, device=dev, generator=generator)
         amp = cfg.amplitude * (2 * amp - 1)  # (B, C or 1, N) in [-amplitude, amplitude]
-        on = torch.rand(b, 1, 1, device=dev, generator=generator) < cfg.p  # (B, 1, 1)
-        amp = amp * (on & batch.lead_mask[:, :, None])  # (B, C, N); absent leads get none
+        amp = amp * batch.lead_mask[:, :, None]  # (B, C, N); absent leads get none
         time = torch.arange(t, device=dev) / batch.fs  # (T,) seconds
         waves = torch.sin(2 * math.pi * freq * time + phase)  # (B, N, T)
         wander = torch.bmm(amp, waves)  # (B, C, T)

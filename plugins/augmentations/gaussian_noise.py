@@ -5,28 +5,25 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from ssl_ecg import Spec, hookimpl
-from ssl_ecg.interfaces import AugmentationConfig, AugmentationContext, Batch
+from ssl_ecg import Augmentation, AugmentationConfig, AugmentationContext, Batch, Spec, hookimpl
 
 
 class GaussianNoiseConfig(AugmentationConfig):
     std: float = Field(
         0.05, ge=0, description="largest noise std (signal units; zscored by default)"
     )
-    p: float = Field(1.0, ge=0, le=1, description="probability a sample is augmented")
 
 
-class GaussianNoise:
+class GaussianNoise(Augmentation):
     def __init__(self, config: GaussianNoiseConfig, context: AugmentationContext) -> None:
         self.config = config
 
-    def __call__(self, batch: Batch, generator: torch.Generator) -> Batch:
+    def transform(self, batch: Batch, generator: torch.Generator) -> Batch:
         x = batch.signal  # (B, C, T)
         b = x.shape[0]
         u = torch.rand(b, 1, 1, device=x.device, generator=generator)
-        on = (torch.rand(b, 1, 1, device=x.device, generator=generator) < self.config.p).to(x.dtype)
         noise = torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
-        return batch.replace(signal=x + noise * (u * self.config.std * on))
+        return batch.replace(signal=x + noise * (u * self.config.std))
 
 
 @hookimpl

@@ -17,26 +17,23 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from ssl_ecg import Spec, hookimpl
-from ssl_ecg.interfaces import AugmentationConfig, AugmentationContext, Batch
+from ssl_ecg import Augmentation, AugmentationConfig, AugmentationContext, Batch, Spec, hookimpl
 
 
 class LeadDropoutConfig(AugmentationConfig):
     p_lead: float = Field(0.25, ge=0, le=1, description="probability each present lead is dropped")
-    p: float = Field(1.0, ge=0, le=1, description="probability a sample gets lead dropout")
 
 
-class LeadDropout:
+class LeadDropout(Augmentation):
     def __init__(self, config: LeadDropoutConfig, context: AugmentationContext) -> None:
         self.config = config
 
-    def __call__(self, batch: Batch, generator: torch.Generator) -> Batch:
+    def transform(self, batch: Batch, generator: torch.Generator) -> Batch:
         x = batch.signal  # (B, C, T)
         present = batch.lead_mask  # (B, C)
         b, c, _ = x.shape
         u = torch.rand(b, c, device=x.device, generator=generator)  # (B, C)
-        on = torch.rand(b, 1, device=x.device, generator=generator) < self.config.p  # (B, 1)
-        drop = (u < self.config.p_lead) & present & on  # (B, C)
+        drop = (u < self.config.p_lead) & present  # (B, C)
         # a sample that would lose every present lead keeps the one with the largest u: uniform
         # among its present leads, since the u are i.i.d.
         wiped = ~(present & ~drop).any(dim=1, keepdim=True)  # (B, 1)

@@ -8,17 +8,15 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from ssl_ecg import Spec, hookimpl
-from ssl_ecg.interfaces import AugmentationConfig, AugmentationContext, Batch
+from ssl_ecg import Augmentation, AugmentationConfig, AugmentationContext, Batch, Spec, hookimpl
 
 
 class MultiscaleTimeMaskConfig(AugmentationConfig):
     spans_s: list[float] = Field([0.1, 0.4, 1.0], min_length=1, description="span lengths (s)")
     n_per_scale: int = Field(1, ge=1)
-    p: float = Field(1.0, ge=0, le=1, description="probability a sample is masked")
 
 
-class MultiscaleTimeMask:
+class MultiscaleTimeMask(Augmentation):
     def __init__(self, config: MultiscaleTimeMaskConfig, context: AugmentationContext) -> None:
         self.config = config
         self.lengths = [max(1, round(s * context.fs)) for s in config.spans_s]
@@ -29,7 +27,7 @@ class MultiscaleTimeMask:
             window_s = context.n_samples / context.fs
             raise ValueError(f"spans_s {too_long} are not shorter than the window ({window_s} s)")
 
-    def __call__(self, batch: Batch, generator: torch.Generator) -> Batch:
+    def transform(self, batch: Batch, generator: torch.Generator) -> Batch:
         x = batch.signal  # (B, C, T)
         b, _, t = x.shape
         pos = torch.arange(t, device=x.device)  # (T,)
@@ -39,8 +37,6 @@ class MultiscaleTimeMask:
             starts = (starts * (t - length + 1)).long()  # (B, K)
             inside = (pos >= starts[..., None]) & (pos < starts[..., None] + length)  # (B, K, T)
             keep &= ~inside.any(dim=1)
-        on = torch.rand(b, 1, device=x.device, generator=generator) < self.config.p
-        keep |= ~on
         return batch.replace(signal=x * keep[:, None, :].to(x.dtype))
 
 

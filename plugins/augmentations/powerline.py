@@ -24,9 +24,15 @@ import math
 import torch
 from pydantic import Field
 
-from ssl_ecg import Spec, hookimpl
-from ssl_ecg.errors import PluginError
-from ssl_ecg.interfaces import AugmentationConfig, AugmentationContext, Batch
+from ssl_ecg import (
+    Augmentation,
+    AugmentationConfig,
+    AugmentationContext,
+    Batch,
+    PluginError,
+    Spec,
+    hookimpl,
+)
 
 
 class PowerlineConfig(AugmentationConfig):
@@ -37,10 +43,9 @@ class PowerlineConfig(AugmentationConfig):
         0.1, ge=0, description="largest amplitude (signal units; zscored by default)"
     )
     per_lead: bool = Field(True, description="amplitude drawn per lead (else one per sample)")
-    p: float = Field(1.0, ge=0, le=1, description="probability a sample is augmented")
 
 
-class Powerline:
+class Powerline(Augmentation):
     def __init__(self, config: PowerlineConfig, context: AugmentationContext) -> None:
         self.config = config
         if not [f for f in config.freq_hz if 0 < f < context.fs / 2]:
@@ -50,20 +55,19 @@ class Powerline:
                 "removes it; lower freq_hz, raise [data] fs, or drop this augmentation"
             )
 
-    def __call__(self, batch: Batch, generator: torch.Generator) -> Batch:
+    def transform(self, batch: Batch, generator: torch.Generator) -> Batch:
         cfg = self.config
         x = batch.signal  # (B, C, T)
         b, c, t = x.shape
         dev = x.device
         usable = [f for f in cfg.freq_hz if 0 < f < batch.fs / 2]
-        u = torch.rand(3, b, 1, 1, device=dev, generator=generator)  # (3, B, 1, 1)
+        u = torch.rand(2, b, 1, 1, device=dev, generator=generator)  # (2, B, 1, 1)
         amp = torch.rand(b, c if cfg.per_lead else 1, 1, device=dev, generator=generator)
         if not usable:
             return batch
         choice = (u[0] * len(usable)).long().clamp(max=len(usable) - 1)  # (B, 1, 1)
         freq = torch.tensor(usable, device=dev)[choice]  # (B, 1, 1)
-        on = u[2] < cfg.p  # (B, 1, 1)
-        amp = cfg.amplitude * amp * (on & batch.lead_mask[:, :, None])  # (B, C, 1)
+        amp = cfg.amplitude * amp * batch.lead_mask[:, :, None]  # (B, C, 1)
         n = torch.arange(t, device=dev)  # (T,) sample index
         wave = torch.sin((2 * math.pi / batch.fs) * freq * n + 2 * math.pi * u[1])  # (B, 1, T)
         return batch.replace(signal=x + (amp * wave).to(x.dtype))

@@ -19,8 +19,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field, model_validator
 
-from ssl_ecg import Spec, hookimpl
-from ssl_ecg.interfaces import AugmentationConfig, AugmentationContext, Batch
+from ssl_ecg import Augmentation, AugmentationConfig, AugmentationContext, Batch, Spec, hookimpl
 
 from ._timebase import compact_rpeaks
 
@@ -29,7 +28,6 @@ class RandomCropResizeConfig(AugmentationConfig):
     scale: list[float] = Field(
         [0.5, 1.0], min_length=2, max_length=2, description="[low, high] fraction of the window"
     )
-    p: float = Field(1.0, ge=0, le=1, description="probability a sample is cropped")
 
     @model_validator(mode="after")
     def _range(self) -> RandomCropResizeConfig:
@@ -39,16 +37,16 @@ class RandomCropResizeConfig(AugmentationConfig):
         return self
 
 
-class RandomCropResize:
+class RandomCropResize(Augmentation):
     def __init__(self, config: RandomCropResizeConfig, context: AugmentationContext) -> None:
         self.config = config
 
-    def __call__(self, batch: Batch, generator: torch.Generator) -> Batch:
+    def transform(self, batch: Batch, generator: torch.Generator) -> Batch:
         x = batch.signal  # (B, C, T)
         b, c, t = x.shape
         low, high = self.config.scale
-        u = torch.rand(3, b, 1, device=x.device, generator=generator)  # (3, B, 1)
-        s = torch.where(u[2] < self.config.p, low + u[0] * (high - low), 1.0)  # (B, 1)
+        u = torch.rand(2, b, 1, device=x.device, generator=generator)  # (2, B, 1)
+        s = low + u[0] * (high - low)  # (B, 1) kept fraction
         a = u[1] * (1.0 - s) * (t - 1)  # (B, 1) crop start
         src = a + s * torch.arange(t, device=x.device)  # (B, T) source positions in [0, T-1]
         i0 = src.floor().long().clamp(0, t - 1)  # (B, T)

@@ -30,8 +30,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from ssl_ecg import Spec, hookimpl
-from ssl_ecg.interfaces import AugmentationConfig, AugmentationContext, Batch
+from ssl_ecg import Augmentation, AugmentationConfig, AugmentationContext, Batch, Spec, hookimpl
 
 from ._timebase import shift_left, shift_rpeaks_left
 
@@ -53,7 +52,6 @@ class RPeakAlignConfig(AugmentationConfig):
     missing_rpeaks: Literal["detect", "skip"] = Field(
         "detect", description="batch without rpeaks: detect peaks crudely, or leave it unchanged"
     )
-    p: float = Field(1.0, ge=0, le=1, description="probability a sample is aligned")
 
 
 def detect_peaks(x: torch.Tensor, lead_mask: torch.Tensor, fs: float) -> torch.Tensor:
@@ -70,17 +68,17 @@ def detect_peaks(x: torch.Tensor, lead_mask: torch.Tensor, fs: float) -> torch.T
     return torch.where(is_peak, pos, -1)
 
 
-class RPeakAlign:
+class RPeakAlign(Augmentation):
     def __init__(self, config: RPeakAlignConfig, context: AugmentationContext) -> None:
         self.config = config
         if round(config.offset_s * context.fs) >= context.n_samples:
             window_s = context.n_samples / context.fs
             raise ValueError(f"offset_s {config.offset_s} is not inside the window ({window_s} s)")
 
-    def __call__(self, batch: Batch, generator: torch.Generator) -> Batch:
+    def transform(self, batch: Batch, generator: torch.Generator) -> Batch:
         cfg = self.config
         x = batch.signal  # (B, C, T)
-        b, _, t = x.shape
+        t = x.shape[2]
         if batch.rpeaks is not None:
             peaks = batch.rpeaks  # (B, K)
         elif cfg.missing_rpeaks == "detect":
@@ -98,8 +96,7 @@ class RPeakAlign:
             score = torch.rand(peaks.shape, device=x.device, generator=generator)  # (B, K + 1)
             pick = torch.where(usable, score, -1.0).argmax(dim=1, keepdim=True)  # (B, 1)
             chosen = peaks.gather(1, pick)[:, 0]  # (B,)
-        on = torch.rand(b, device=x.device, generator=generator) < cfg.p  # (B,)
-        shift = torch.where(usable.any(dim=1) & on, chosen - offset, 0)  # (B,)
+        shift = torch.where(usable.any(dim=1), chosen - offset, 0)  # (B,)
         wrap = cfg.fill == "wrap"
         return batch.replace(
             signal=shift_left(x, shift, wrap),

@@ -15,8 +15,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from ssl_ecg import Spec, hookimpl
-from ssl_ecg.interfaces import AugmentationConfig, AugmentationContext, Batch
+from ssl_ecg import Augmentation, AugmentationConfig, AugmentationContext, Batch, Spec, hookimpl
 
 from ._timebase import shift_left, shift_rpeaks_left
 
@@ -26,10 +25,9 @@ class TimeShiftConfig(AugmentationConfig):
     fill: Literal["zeros", "wrap"] = Field(
         "zeros", description="what fills the freed samples: zeros, or the wrapped-around content"
     )
-    p: float = Field(1.0, ge=0, le=1, description="probability a sample is shifted")
 
 
-class TimeShift:
+class TimeShift(Augmentation):
     def __init__(self, config: TimeShiftConfig, context: AugmentationContext) -> None:
         self.config = config
         if round(config.max_shift_s * context.fs) >= context.n_samples:
@@ -38,13 +36,12 @@ class TimeShift:
                 f"max_shift_s {config.max_shift_s} is not shorter than the window ({window_s} s)"
             )
 
-    def __call__(self, batch: Batch, generator: torch.Generator) -> Batch:
+    def transform(self, batch: Batch, generator: torch.Generator) -> Batch:
         x = batch.signal  # (B, C, T)
         b, _, t = x.shape
         m = min(round(self.config.max_shift_s * batch.fs), t - 1)
-        u = torch.rand(2, b, device=x.device, generator=generator)  # (2, B)
+        u = torch.rand(1, b, device=x.device, generator=generator)  # (1, B)
         d = (u[0] * (2 * m + 1)).long().clamp(max=2 * m) - m  # (B,) in [-m, m]
-        d = torch.where(u[1] < self.config.p, d, 0)  # (B,)
         wrap = self.config.fill == "wrap"
         return batch.replace(
             signal=shift_left(x, -d, wrap), rpeaks=shift_rpeaks_left(batch.rpeaks, -d, t, wrap)

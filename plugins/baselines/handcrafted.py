@@ -18,8 +18,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.tasks import Baseline, BaselineContext, LabelledWindows, TaskData
+from ssl_ecg import Baseline, BaselineContext, Config, LabelledWindows, Spec, TaskData, hookimpl
 
 
 class HandcraftedConfig(Config):

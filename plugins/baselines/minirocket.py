@@ -13,8 +13,7 @@ import os
 import numpy as np
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.tasks import Baseline, BaselineContext, LabelledWindows, TaskData
+from ssl_ecg import Baseline, BaselineContext, Config, LabelledWindows, Spec, TaskData, hookimpl
 
 
 class MiniRocketConfig(Config):

@@ -32,9 +32,8 @@ from typing import Any
 
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.data.record import DatasetContext, Record, RecordSource
-from ssl_ecg.data.wfdb_io import (
+from ssl_ecg import Config, DatasetContext, Record, RecordSource, Spec, hookimpl
+from ssl_ecg.wfdb import (
     aami_counts,
     files_identity,
     read_aami_beats,

@@ -25,11 +25,18 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.data.preprocess import check_finite
-from ssl_ecg.data.record import DatasetContext, Record, RecordSource
-from ssl_ecg.data.wfdb_io import resolve_path
-from ssl_ecg.errors import DataError, did_you_mean
+from ssl_ecg import (
+    Config,
+    DataError,
+    DatasetContext,
+    Record,
+    RecordSource,
+    Spec,
+    check_finite,
+    did_you_mean,
+    hookimpl,
+)
+from ssl_ecg.wfdb import resolve_path
 
 SIDECAR_KEYS = ("fs", "leads", "labels", "patient_ids", "record_ids")
 

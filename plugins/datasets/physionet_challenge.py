@@ -20,15 +20,8 @@ from typing import Any
 
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.data.record import DatasetContext, Record, RecordSource
-from ssl_ecg.data.wfdb_io import (
-    files_identity,
-    parse_comments,
-    read_record,
-    record_keys,
-    resolve_root,
-)
+from ssl_ecg import Config, DatasetContext, Record, RecordSource, Spec, hookimpl
+from ssl_ecg.wfdb import files_identity, parse_comments, read_record, record_keys, resolve_root
 
 STANDARD_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 SEXES = {"male": "male", "m": "male", "female": "female", "f": "female"}

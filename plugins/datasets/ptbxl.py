@@ -37,10 +37,17 @@ from typing import Annotated
 
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.data.record import DatasetContext, Record, RecordSource
-from ssl_ecg.data.wfdb_io import files_identity, read_record, resolve_root
-from ssl_ecg.errors import DataError, did_you_mean
+from ssl_ecg import (
+    Config,
+    DataError,
+    DatasetContext,
+    Record,
+    RecordSource,
+    Spec,
+    did_you_mean,
+    hookimpl,
+)
+from ssl_ecg.wfdb import files_identity, read_record, resolve_root
 
 DATABASE = "ptbxl_database.csv"
 STATEMENTS = "scp_statements.csv"

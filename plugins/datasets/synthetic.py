@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.data.record import DatasetContext, Record, RecordSource
+from ssl_ecg import Config, DatasetContext, Record, RecordSource, Spec, hookimpl
 
 STANDARD_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 

@@ -16,9 +16,17 @@ from pathlib import Path
 
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.data.record import DatasetContext, Record, RecordSource
-from ssl_ecg.data.wfdb_io import (
+from ssl_ecg import (
+    Config,
+    DataError,
+    DatasetContext,
+    Record,
+    RecordSource,
+    Spec,
+    SslEcgError,
+    hookimpl,
+)
+from ssl_ecg.wfdb import (
     files_identity,
     parse_comments,
     read_header,
@@ -26,7 +34,6 @@ from ssl_ecg.data.wfdb_io import (
     record_keys,
     resolve_root,
 )
-from ssl_ecg.errors import DataError, SslEcgError
 
 
 class WfdbConfig(Config):

@@ -7,8 +7,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import Encoder, EncoderContext
+from ssl_ecg import Config, Encoder, EncoderContext, Spec, hookimpl
 
 
 class ResNet1dConfig(Config):

@@ -15,8 +15,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import Encoder, EncoderContext
+from ssl_ecg import Config, Encoder, EncoderContext, Spec, hookimpl
 
 
 class ViT1dConfig(Config):

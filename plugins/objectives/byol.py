@@ -33,8 +33,7 @@ import copy
 import torch
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import Batch, Objective, ObjectiveContext
+from ssl_ecg import Batch, Config, Objective, ObjectiveContext, Spec, hookimpl
 
 
 class BYOLConfig(Config):

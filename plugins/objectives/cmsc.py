@@ -21,8 +21,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import Batch, Objective, ObjectiveContext
+from ssl_ecg import Batch, Config, Objective, ObjectiveContext, Spec, hookimpl
 
 
 class CMSCConfig(Config):

@@ -25,8 +25,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import Batch, Objective, ObjectiveContext
+from ssl_ecg import Batch, Config, Objective, ObjectiveContext, Spec, hookimpl
 
 
 class CPCConfig(Config):

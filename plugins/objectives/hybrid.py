@@ -22,9 +22,7 @@ import torch
 from pydantic import ConfigDict, Field, model_validator
 from torch import nn
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.errors import did_you_mean
-from ssl_ecg.interfaces import Batch, Objective, ObjectiveContext
+from ssl_ecg import Batch, Config, Objective, ObjectiveContext, Spec, did_you_mean, hookimpl
 
 
 class HybridConfig(Config):

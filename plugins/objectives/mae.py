@@ -36,9 +36,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.errors import PluginError
-from ssl_ecg.interfaces import Batch, Objective, ObjectiveContext
+from ssl_ecg import Batch, Config, Objective, ObjectiveContext, PluginError, Spec, hookimpl
 
 
 class MAEConfig(Config):

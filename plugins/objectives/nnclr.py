@@ -37,8 +37,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import Batch, Objective, ObjectiveContext
+from ssl_ecg import Batch, Config, Objective, ObjectiveContext, Spec, hookimpl
 
 
 class NNCLRConfig(Config):

@@ -23,8 +23,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.interfaces import Batch, Objective, ObjectiveContext
+from ssl_ecg import Batch, Config, Objective, ObjectiveContext, Spec, hookimpl
 
 DEFAULT_PATIENTS = 64  # the classifier's size when the core knows no data yet (validate)
 

@@ -20,9 +20,18 @@ from typing import Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.errors import DataError, did_you_mean
-from ssl_ecg.tasks import HRV_FEATURES, LabelledWindows, TaskContext, TaskData, hrv_features
+from ssl_ecg import (
+    HRV_FEATURES,
+    Config,
+    DataError,
+    LabelledWindows,
+    Spec,
+    TaskContext,
+    TaskData,
+    did_you_mean,
+    hookimpl,
+    hrv_features,
+)
 
 
 class LabelsConfig(Config):

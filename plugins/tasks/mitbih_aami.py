@@ -27,10 +27,18 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.data.wfdb_io import resolve_path
-from ssl_ecg.errors import DataError
-from ssl_ecg.tasks import RR_FEATURES, LabelledWindows, TaskContext, TaskData, rr_features
+from ssl_ecg import (
+    RR_FEATURES,
+    Config,
+    DataError,
+    LabelledWindows,
+    Spec,
+    TaskContext,
+    TaskData,
+    hookimpl,
+    rr_features,
+)
+from ssl_ecg.wfdb import resolve_path
 
 CLASSES = ["N", "S", "V", "F", "Q"]
 SCORED = ["N", "S", "V", "F"]

@@ -21,10 +21,18 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field, model_validator
 
-from ssl_ecg import Config, Spec, hookimpl
-from ssl_ecg.data.wfdb_io import resolve_path
-from ssl_ecg.errors import DataError
-from ssl_ecg.tasks import HRV_FEATURES, LabelledWindows, TaskContext, TaskData, hrv_features
+from ssl_ecg import (
+    HRV_FEATURES,
+    Config,
+    DataError,
+    LabelledWindows,
+    Spec,
+    TaskContext,
+    TaskData,
+    hookimpl,
+    hrv_features,
+)
+from ssl_ecg.wfdb import resolve_path
 
 CLASSES = ["NORM", "MI", "STTC", "CD", "HYP"]
 WHERE = "task ptbxl-superclass"

@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ssl_ecg.errors import DataError, did_you_mean
+from ssl_ecg.errors import DataError, did_you_mean, one_line
 
-FLAT_STD_MV = 1e-6  # a lead whose standard deviation over the record is below this is flat
 FORMAT16_INVALID = -32768  # WFDB's "no sample" value in format 16
 DEFAULT_GAIN = 200.0  # WFDB: an absent or zero gain means 200 ADC units per physical unit
 DEFAULT_FS = 250.0  # WFDB: an absent sampling frequency means 250 Hz
@@ -307,7 +306,7 @@ def read_record(path: Path) -> WfdbRecord:
     try:
         head = wfdb.rdheader(str(path))
     except Exception as exc:  # wfdb rejects some real headers (e.g. Challenge date/time)
-        return _read_fallback(read_header(path), _one_line(exc))
+        return _read_fallback(read_header(path), one_line(exc))
     files = list(getattr(head, "file_name", None) or [])
     if files and all(name.lower().endswith(".mat") for name in files):
         return _read_fallback(read_header(path), "")
@@ -365,7 +364,7 @@ def _signal_error(path: Path, hea: Path, head: Any, exc: Exception) -> DataError
                 f"{file}: truncated: {size} bytes, but {hea.name} says {head.sig_len} samples "
                 f"of {len(idx)} signal(s) in format {fmt} ({expected} bytes)"
             )
-    return DataError(f"{hea}: cannot read the signal: {_one_line(exc)}")
+    return DataError(f"{hea}: cannot read the signal: {one_line(exc)}")
 
 
 def _expected_bytes(head: Any, idx: list[int]) -> int | None:
@@ -440,7 +439,7 @@ def _read_mat(
     try:
         found = scipy.io.loadmat(str(file))
     except Exception as exc:  # scipy raises ValueError/TypeError on short or corrupt files
-        raise DataError(f"{file}: truncated or unreadable MATLAB file ({_one_line(exc)})") from exc
+        raise DataError(f"{file}: truncated or unreadable MATLAB file ({one_line(exc)})") from exc
     if "val" not in found:
         names = ", ".join(k for k in found if not k.startswith("__")) or "no variables"
         raise DataError(
@@ -517,11 +516,6 @@ def _to_mv(hea: Path, units: str | None, index: int) -> float:
     return UNIT_TO_MV[key]
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 # ------------------------------------------------------------------ annotations and checks
 def read_annotations(path: Path, extension: str = "atr") -> tuple[np.ndarray, list[str]]:
     """Sample positions (K,) int64 and symbols of the annotation file ``<path>.<extension>``."""
@@ -533,7 +527,7 @@ def read_annotations(path: Path, extension: str = "atr") -> tuple[np.ndarray, li
     try:
         ann = wfdb.rdann(str(path), extension)
     except Exception as exc:  # wfdb raises assorted errors on corrupt annotation files
-        raise DataError(f"{file}: cannot read the annotations ({_one_line(exc)})") from exc
+        raise DataError(f"{file}: cannot read the annotations ({one_line(exc)})") from exc
     return np.asarray(ann.sample, dtype=np.int64), list(ann.symbol)
 
 
