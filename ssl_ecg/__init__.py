@@ -33,6 +33,8 @@ _LAZY = {
     **dict.fromkeys(_TASKS, "ssl_ecg.tasks"),
     "Store": "ssl_ecg.data.store",
     "check_finite": "ssl_ecg.data.preprocess",
+    "load_encoder": "ssl_ecg.embed",
+    "LoadedEncoder": "ssl_ecg.embed",
 }
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "Encoder",
     "EncoderContext",
     "LabelledWindows",
+    "LoadedEncoder",
     "Objective",
     "ObjectiveContext",
     "PluginError",
@@ -67,6 +70,7 @@ __all__ = [
     "did_you_mean",
     "hookimpl",
     "hrv_features",
+    "load_encoder",
     "rr_features",
 ]
 
@@ -87,6 +91,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the lazy names, eagerly
     from ssl_ecg.data.preprocess import check_finite
     from ssl_ecg.data.record import DatasetContext, Record, RecordSource
     from ssl_ecg.data.store import Store
+    from ssl_ecg.embed import LoadedEncoder, load_encoder
     from ssl_ecg.interfaces import (
         Augmentation,
         AugmentationConfig,

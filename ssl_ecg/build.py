@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -46,8 +47,19 @@ class Built:
 
 def build_source(recipe: DataRecipe, source: Source | None = None) -> RecordSource:
     """The record source of one of the recipe's datasets (default: the first)."""
-    ctx = DatasetContext(recipe_dir=recipe.path.parent.resolve(), seed=recipe.seed)
-    return _call(recipe, (source or recipe.sources[0]).component, ctx)
+    src = source or recipe.sources[0]
+    here = recipe.path.parent.resolve()
+    records = _call(recipe, src.component, DatasetContext(recipe_dir=here, seed=recipe.seed))
+    pre = src.preprocess
+    if pre.labels_file is None:
+        return records
+    from ssl_ecg.data.labels import LabelledSource
+
+    file = (here / Path(pre.labels_file).expanduser()).resolve()
+    try:
+        return LabelledSource(records, file, skip=pre.skip_unlabelled)
+    except SslEcgError as exc:
+        raise RecipeError(f"{recipe.path}: {src.key}.labels_file: {exc}") from None
 
 
 def build(recipe: Recipe) -> Built:

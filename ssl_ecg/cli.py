@@ -82,13 +82,14 @@ def list_plugins(
         return
     table = Table(title="ssl-ecg plugins")
     for col in ("kind", "name", "summary", "distribution", "version"):
-        table.add_column(col)
+        # names are what a recipe types: never cut or wrapped, whatever the width
+        table.add_column(col, no_wrap=col != "summary", overflow="fold")
     for row in rows:
         summary = row["summary"]
         if row["status"] != "ok":
             summary = f"[red]{row['status']}: {row.get('error', '')}[/red]"
         table.add_row(row["kind"], row["name"], summary, row["distribution"], row["version"])
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 @app.command()
@@ -113,7 +114,11 @@ def show(recipe: RecipeArg, set_: SetOpt = None) -> None:
     """Print the fully resolved recipe (every default filled in) as TOML."""
     from ssl_ecg.recipe import load_recipe
 
-    typer.echo(load_recipe(recipe, set_).to_toml())
+    r = load_recipe(recipe, set_)
+    typer.echo(r.to_toml())
+    unset = r.unset()
+    if unset:  # TOML has no null: say which settings are left at None (e.g. "all records")
+        typer.echo("# left unset (None, the component's default):\n#   " + "\n#   ".join(unset))
 
 
 @app.command()
@@ -158,37 +163,91 @@ def export_cmd(
     err_console.print(f"exported to {path.parent}")
 
 
+PictureOut = Annotated[Path, typer.Option("-o", "--out", help="PNG file to write")]
+WindowsOpt = Annotated[int, typer.Option("--n", min=1, max=12, help="windows to show")]
+SeedOpt = Annotated[int, typer.Option(help="which windows (and augmentation draws)")]
+
+
+@app.command("show-views")
+def show_views_cmd(
+    recipe: RecipeArg, out: PictureOut, set_: SetOpt = None, n: WindowsOpt = 3, seed: SeedOpt = 0
+) -> None:
+    """Picture a few training windows, clean and as each augmented view (R-peaks marked)."""
+    from ssl_ecg.pictures import show_views
+    from ssl_ecg.recipe import load_recipe
+
+    path = show_views(load_recipe(recipe, set_), out, n, seed)
+    err_console.print(f"wrote {path}")
+
+
+@app.command("show-reconstruction")
+def show_reconstruction_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory made by ssl-ecg train")],
+    out: PictureOut,
+    recipe: Annotated[
+        Path | None, typer.Option(help="read windows from this recipe's data (default: the run's)")
+    ] = None,
+    n: WindowsOpt = 3,
+    seed: SeedOpt = 0,
+) -> None:
+    """Picture what a reconstructing objective predicts: input, hidden spans, reconstruction."""
+    from ssl_ecg.pictures import show_reconstruction
+
+    path = show_reconstruction(run_dir, out, recipe, n, seed)
+    err_console.print(f"wrote {path}")
+
+
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="export folder, run directory, checkpoint, 'random' or a baseline "
+        "(handcrafted, minirocket; see list-plugins --kind baseline)"
+    ),
+]
+FractionsOpt = Annotated[
+    str, typer.Option(help="comma-separated fractions of training labels, e.g. 0.01,0.1,1")
+]
+TaskSetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="task setting, e.g. --set root=../data/mitdb; data.KEY=VALUE sets a key of "
+        "every dataset the task reads, e.g. --set data.labels_file=labels.csv",
+    ),
+]
+FeaturesOpt = Annotated[
+    str,
+    typer.Option(
+        help="comma-separated: embedding, side (the task's side features, e.g. RR "
+        "intervals) or embedding+side"
+    ),
+]
+CompareOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="results folder of another model on the same task: report paired differences "
+        "against it; [LABEL=]DIR[@FEATURES] names it and picks its features (repeatable)"
+    ),
+]
+CvOpt = Annotated[
+    int,
+    typer.Option(
+        "--cv",
+        help="K-fold cross-validation over the task's windows pooled (folds grouped by "
+        "patient, stratified by label); 0 = the task's own train/test split",
+    ),
+]
+
+
 @app.command()
 def evaluate(
-    model: Annotated[
-        str,
-        typer.Argument(
-            help="export folder, run directory, checkpoint, 'random' or a baseline "
-            "(handcrafted, minirocket; see list-plugins --kind baseline)"
-        ),
-    ],
+    model: ModelArg,
     task: Annotated[str, typer.Option(help="task plugin, e.g. mitbih-aami")],
     protocol: Annotated[str, typer.Option(help="linear, knn or finetune")] = "linear",
-    label_fraction: Annotated[
-        str, typer.Option(help="comma-separated fractions of training labels, e.g. 0.01,0.1,1")
-    ] = "1",
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="task setting, e.g. --set root=../data/mitdb")
-    ] = None,
-    features: Annotated[
-        str,
-        typer.Option(
-            help="comma-separated: embedding, side (the task's side features, e.g. RR "
-            "intervals) or embedding+side"
-        ),
-    ] = "embedding",
-    compare: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="results folder of another model on the same task: report paired differences "
-            "against it; [LABEL=]DIR[@FEATURES] names it and picks its features (repeatable)"
-        ),
-    ] = None,
+    label_fraction: FractionsOpt = "1",
+    set_: TaskSetOpt = None,
+    features: FeaturesOpt = "embedding",
+    compare: CompareOpt = None,
     recipe: Annotated[
         Path | None, typer.Option(help="recipe (data contract) for MODEL 'random' or a baseline")
     ] = None,
@@ -198,28 +257,60 @@ def evaluate(
         bool, typer.Option("--allow-leakage", help="score even if test patients were pretrained on")
     ] = False,
     device: str = "auto",
+    cv: CvOpt = 0,
 ) -> None:
     """Score an encoder on a labelled task: results.json, results.md, confusion.png."""
-    from ssl_ecg.evaluate import Comparison, check_request, load_model, load_task
+    from ssl_ecg.evaluate import check_request, load_model, load_task
     from ssl_ecg.evaluate import evaluate as run_evaluation
-    from ssl_ecg.recipe import apply_override, parse_override
 
-    settings: dict = {}
-    for item in set_ or []:
-        parts, value = parse_override(item)
-        apply_override(settings, parts[1:] if parts[0] == "task" else parts, value, item)
-    try:
-        fractions = [float(f) for f in label_fraction.split(",") if f.strip()]
-    except ValueError:
-        raise SslEcgError(
-            f"--label-fraction '{label_fraction}': expected numbers like 0.01,0.1,1"
-        ) from None
+    settings, data_settings = _task_settings(set_ or [])
+    if cv == 1 or cv < 0:
+        raise SslEcgError(f"--cv {cv}: give at least 2 folds (or 0 for the task's own split)")
+    fractions = _fractions(label_fraction)
     from ssl_ecg.outputs import output_dir
 
     out = output_dir(out or Path("results") / f"{task}-{protocol}-{datetime.now():%Y%m%d-%H%M%S}",
                      "--out")  # fmt: skip
+    comparisons = _comparisons(compare or [])
+    feature_list = [f.strip() for f in features.split(",") if f.strip()]
+    check_request(protocol, fractions, feature_list, comparisons)  # before any work
+    m = load_model(model, recipe)
+    data = load_task(task, settings, m, seed, Path.cwd(), data_settings)
+    summary = run_evaluation(m, task, data, protocol, fractions, out, features=feature_list,
+                             compare=comparisons, seed=seed, allow_leakage=allow_leakage,
+                             device=device, progress=sys.stderr.isatty(), cv=cv)  # fmt: skip
+    typer.echo((out / "results.md").read_text())
+    err_console.print(f"results in {out} ({summary['wall_s']} s)")
+
+
+def _task_settings(items: list[str]) -> tuple[dict, dict]:
+    """``--set`` items of evaluate: task settings, and ``data.KEY`` ones for its datasets."""
+    from ssl_ecg.recipe import apply_override, parse_override
+
+    settings: dict = {}
+    data_settings: dict = {}
+    for item in items:
+        parts, value = parse_override(item)
+        if parts[0] == "data" and len(parts) > 1:
+            apply_override(data_settings, parts[1:], value, item)
+        else:
+            apply_override(settings, parts[1:] if parts[0] == "task" else parts, value, item)
+    return settings, data_settings
+
+
+def _fractions(text: str) -> list[float]:
+    try:
+        return [float(f) for f in text.split(",") if f.strip()]
+    except ValueError:
+        raise SslEcgError(f"--label-fraction '{text}': expected numbers like 0.01,0.1,1") from None
+
+
+def _comparisons(items: list[str]) -> list:
+    """``--compare [LABEL=]DIR[@FEATURES]`` items, labelled uniquely."""
+    from ssl_ecg.evaluate import Comparison
+
     comparisons: list[Comparison] = []
-    for item in compare or []:
+    for item in items:
         label, eq, rest = item.partition("=")
         folder, _, feats = (rest if eq else item).partition("@")
         path = Path(folder)
@@ -228,15 +319,43 @@ def evaluate(
         if any(c.label == label for c in comparisons):
             label = f"{label}#{len(comparisons) + 1}"
         comparisons.append(Comparison(label, path, feats or None))
-    feature_list = [f.strip() for f in features.split(",") if f.strip()]
-    check_request(protocol, fractions, feature_list, comparisons)  # before any work
-    m = load_model(model, recipe)
-    data = load_task(task, settings, m, seed, Path.cwd())
-    summary = run_evaluation(m, task, data, protocol, fractions, out, features=feature_list,
-                             compare=comparisons, seed=seed, allow_leakage=allow_leakage,
-                             device=device, progress=sys.stderr.isatty())  # fmt: skip
-    typer.echo((out / "results.md").read_text())
-    err_console.print(f"results in {out} ({summary['wall_s']} s)")
+    return comparisons
+
+
+@app.command("embed")
+def embed_cmd(
+    model: Annotated[
+        str, typer.Argument(help="export folder, run directory, checkpoint or 'random'")
+    ],
+    recipe: Annotated[
+        Path, typer.Argument(help="recipe whose [data] to embed", show_default=False)
+    ],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="embeddings file: .npz (or .parquet with pyarrow)")
+    ],
+    per: Annotated[str, typer.Option(help="one row per 'window' or per 'record'")] = "window",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="data key, e.g. --set data.labels_file=labels.csv"),
+    ] = None,
+    stride_s: Annotated[
+        float | None, typer.Option(help="window hop (s); default data.stride_s, else no overlap")
+    ] = None,
+    device: str = "cpu",
+) -> None:
+    """Embed every window (or record) of a recipe's data, with record, patient, start, labels."""
+    from ssl_ecg.embed import embed_recipe
+    from ssl_ecg.recipe import apply_override, parse_override
+
+    data_settings: dict = {}
+    for item in set_ or []:
+        parts, value = parse_override(item)
+        if parts[0] != "data" or len(parts) < 2:
+            raise SslEcgError(f"--set '{item}': embed takes data keys, e.g. --set data.root=DIR")
+        apply_override(data_settings, parts[1:], value, item)
+    summary = embed_recipe(model, recipe, out, per=per, data=data_settings, stride_s=stride_s,
+                           device=device, progress=sys.stderr.isatty())  # fmt: skip
+    err_console.print(f"{summary['rows']} rows of {summary['dim']} dimensions written to {out}")
 
 
 @app.command()
@@ -254,6 +373,21 @@ def benchmark(
     err_console.print(f"{len(rows)} rows in {out / 'results.csv'}; plot {out / 'results.png'}")
 
 
+@app.command("new-plugin")
+def new_plugin_cmd(
+    kind: Annotated[str, typer.Argument(help="objective, encoder, augmentation, dataset or task")],
+    name: Annotated[str, typer.Argument(help="the name recipes will use, e.g. my-loss")],
+    dir_: Annotated[Path, typer.Option("--dir", help="folder to write ssl-ecg-NAME/ in")] = Path(
+        "."
+    ),
+) -> None:
+    """Write an installable plugin package (entry point, module, conformance test)."""
+    from ssl_ecg.scaffold import new_plugin
+
+    path = new_plugin(kind, name, dir_)
+    err_console.print(f"wrote {path}/; next: cd {path} && pip install -e . && pytest")
+
+
 data_app = typer.Typer(help="Prepare and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -263,15 +397,20 @@ def data_prepare(
     recipe: RecipeArg,
     set_: SetOpt = None,
     skip_bad: Annotated[
-        bool, typer.Option("--skip-bad", help="skip unreadable records; list them in a report")
+        bool,
+        typer.Option(
+            "--skip-bad",
+            help="skip unreadable records (and records without a row in data.labels_file); "
+            "list them in a report",
+        ),
     ] = False,
     workers: Annotated[int, typer.Option(help="worker processes; 0 = one per core")] = 0,
 ) -> None:
     """Read, preprocess and cache the recipe's dataset (R-peaks included)."""
-    from ssl_ecg.recipe import load_recipe
+    from ssl_ecg.recipe import load_data_recipe
     from ssl_ecg.sources import prepare_all
 
-    r = load_recipe(recipe, set_)
+    r = load_data_recipe(recipe, set_)
     for result in prepare_all(r, workers=workers, skip_bad=skip_bad,
                               progress=sys.stderr.isatty()):  # fmt: skip
         meta = result.store.meta
@@ -292,16 +431,33 @@ def data_info(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Records, patients, hours, fs, leads, labels per split and skipped records."""
-    from ssl_ecg.recipe import load_recipe
+    from ssl_ecg.recipe import load_data_recipe
     from ssl_ecg.sources import open_prepared, summary
 
-    r = load_recipe(recipe, set_)
+    r = load_data_recipe(recipe, set_)
     infos = [summary(open_prepared(r, src), r, src) for src in r.sources]
     if as_json:
         typer.echo(json.dumps(infos[0] if len(infos) == 1 else infos, indent=2))
         return
     for info in infos:
         _print_info(info)
+
+
+@data_app.command("validate")
+def data_validate(recipe: RecipeArg, set_: SetOpt = None) -> None:
+    """Check a recipe's [data] without preparing: plugins, settings, leads, labels file."""
+    from ssl_ecg.data.labels import LabelledSource
+    from ssl_ecg.recipe import load_data_recipe
+    from ssl_ecg.sources import build_sources, check_leads
+
+    r = load_data_recipe(recipe, set_)
+    built = build_sources(r)
+    check_leads(r, built)
+    for b in built:
+        if isinstance(b.records, LabelledSource):
+            b.records.check()
+        n = len(b.records.keys())
+        err_console.print(f"[green]ok[/green]: {b.source.key} ({b.source.name}): {n} records")
 
 
 def _print_info(info: dict) -> None:

@@ -45,6 +45,15 @@ class PreprocessConfig(Config):
     )
     split_seed: int = 0
     cache_dir: str | None = Field(None, description="cache folder (default $SSL_ECG_CACHE)")
+    # -- labels of the records (the file's identity is part of the cache hash) --
+    labels_file: str | None = Field(
+        None,
+        description="CSV/TSV of record labels: first column the record id, then label columns "
+        "(header row optional); relative to the recipe's folder",
+    )
+    skip_unlabelled: bool = Field(
+        False, description="leave out records without a row in labels_file instead of an error"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> PreprocessConfig:
@@ -63,7 +72,9 @@ class PreprocessConfig(Config):
         """The leads to keep, given the dataset's."""
         if self.leads == "standard12":
             return list(STANDARD_12)
-        return list(self.leads) if self.leads is not None else list(available)
+        if self.leads is not None:
+            return list(self.leads)
+        return [self.lead_map.get(n, n) for n in available]  # as lead_map renames them
 
     def stored(self) -> dict[str, object]:
         """The settings that change what is stored (the cache hash covers exactly these)."""

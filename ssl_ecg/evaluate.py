@@ -136,11 +136,36 @@ def _recipe_model(
 
 
 # ------------------------------------------------------------------ tasks
-def load_task(
-    name: str, settings: dict[str, Any], model: Model, seed: int, where: Path
-) -> TaskData:
-    """Build task ``name`` with ``settings``; its data is prepared under the model's contract."""
+def contract_data(
+    contract: dict[str, Any], table: dict[str, Any], path: Path, seed: int,
+    data: dict[str, Any] | None = None,
+) -> Any:  # fmt: skip
+    """A dataset table (``[data]``-like, plus ``data``: the ``--set data.KEY=VALUE`` keys) as a
+    :class:`~ssl_ecg.recipe.DataRecipe` under a model's data contract: its rate, leads, filters
+    and normalisation; how the dataset names its leads (``lead_map``) stays the table's."""
     from ssl_ecg.recipe import data_recipe
+
+    # the model's preprocessing, except how a dataset names its leads (a task may map them)
+    stored = {k: v for k, v in contract["preprocessing"].items() if k not in ("leads", "lead_map")}
+    data = dict(data or {})
+    fixed = [k for k in data if k in stored or k == "leads"]
+    if fixed:
+        key = fixed[0]
+        have = contract["leads"] if key == "leads" else stored[key]
+        raise SslEcgError(
+            f"--set data.{key}: the model's data contract fixes it ({have!r}); data is read "
+            "under the model's own preprocessing (map lead names with data.lead_map)"
+        )
+    doc = {**table, **data, **stored, "leads": list(contract["leads"])}
+    return data_recipe(doc, path, seed)
+
+
+def load_task(
+    name: str, settings: dict[str, Any], model: Model, seed: int, where: Path,
+    data: dict[str, Any] | None = None,
+) -> TaskData:  # fmt: skip
+    """Build task ``name`` with ``settings``; its data is prepared under the model's contract
+    (``data``: extra dataset keys, e.g. ``labels_file``, for every dataset the task reads)."""
     from ssl_ecg.registry import get_registry
     from ssl_ecg.sources import prepare
 
@@ -150,12 +175,9 @@ def load_task(
         raise SslEcgError(f"--task: {exc}") from None
     config = task_config(spec, settings)
     c = model.contract
-    # the model's preprocessing, except how a dataset names its leads (a task may map them)
-    stored = {k: v for k, v in c["preprocessing"].items() if k not in ("leads", "lead_map")}
 
     def prepare_data(table: dict[str, Any]) -> Any:
-        doc = {**table, **stored, "leads": list(c["leads"])}
-        return prepare(data_recipe(doc, where / f"task {name}", seed)).store
+        return prepare(contract_data(c, table, where / f"task {name}", seed, data)).store
 
     ctx = TaskContext(float(c["fs"]), list(c["leads"]), int(c["n_samples"]), seed, where,
                       prepare_data)  # fmt: skip
@@ -428,8 +450,10 @@ def _deltas(
             other = f"proba:{_key(comp.features or feature, float(fraction))}"
             if other not in ref:
                 continue
-            d = paired_delta(task.test.y, proba, ref[other], task.classes, task.scored,
-                             task.multilabel, task.test.patients, n_boot, seed)  # fmt: skip
+            y, mine, groups = scoring_units(task.test, proba, task.aggregate)
+            _, theirs, _ = scoring_units(task.test, ref[other], task.aggregate)
+            d = paired_delta(y, mine, theirs, task.classes, task.scored, task.multilabel,
+                             groups, n_boot, seed)  # fmt: skip
             d["features"] = comp.features or feature
             out[key][comp.label] = d
     return out
@@ -469,20 +493,14 @@ class Protocol:
     n_boot: int = 1000
 
 
-def evaluate(
-    model: Model, task_name: str, task: TaskData, protocol: str, fractions: list[float],
-    out_dir: Path, *, features: list[str] | None = None,
-    compare: list[Comparison] | None = None, seed: int = 0, allow_leakage: bool = False,
-    k: int = 10, finetune_steps: int = 300, n_boot: int = 1000, device: str = "auto",
-    progress: bool = False, identity: bool = False,
-) -> dict[str, Any]:  # fmt: skip
-    """Score ``model`` on ``task`` for every features setting and label fraction; write
-    results.json, results.md, confusion.png and predictions.npz (for paired comparisons)."""
-    from ssl_ecg.runtime import pick_device
-
-    features = list(features or ["embedding"])
-    check_request(protocol, fractions, features, list(compare or []))
-    check_features(features, task, task_name, protocol)
+def _check_model(
+    model: Model, task: TaskData, task_name: str, protocol: str, allow_leakage: bool
+) -> list[str]:
+    """Refuse what cannot be scored; the test patients the model was pretrained on."""
+    if task.aggregate not in AGGREGATES:
+        raise SslEcgError(
+            f"task {task_name}: aggregate '{task.aggregate}': choose one of {', '.join(AGGREGATES)}"
+        )
     if protocol == "finetune" and model.encoder is None:
         raise SslEcgError(f"--protocol finetune: {model.description} has no encoder to fine-tune")
     shared = leakage(model, task)
@@ -493,14 +511,55 @@ def evaluate(
             "pretrain without them (e.g. MIT-BIH DS1 only) or pass --allow-leakage, which is "
             "recorded in the results"
         )
+    return shared
+
+
+def _features(
+    model: Model, task: TaskData, pooled: bool, dev: torch.device, progress: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test features; cross-validation's pooled windows are embedded once."""
+    if pooled and model.encoder is not None:
+        z = embed(model.encoder, task.test, dev, progress=progress)
+        return z, z
+    return features_of(model, task, dev, progress)
+
+
+def evaluate(
+    model: Model, task_name: str, task: TaskData, protocol: str, fractions: list[float],
+    out_dir: Path, *, features: list[str] | None = None,
+    compare: list[Comparison] | None = None, seed: int = 0, allow_leakage: bool = False,
+    k: int = 10, finetune_steps: int = 300, n_boot: int = 1000, device: str = "auto",
+    progress: bool = False, identity: bool = False, cv: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """Score ``model`` on ``task`` for every features setting and label fraction; write
+    results.json, results.md, confusion.png and predictions.npz (for paired comparisons).
+
+    ``cv`` = K > 1: K-fold cross-validation over the task's train and test windows pooled
+    (folds grouped by patient, stratified by label, seeded); each report is that of the pooled
+    out-of-fold predictions (patient-bootstrap interval as usual) plus the folds' mean and sd."""
+    from ssl_ecg.runtime import pick_device
+
+    features = list(features or ["embedding"])
+    check_request(protocol, fractions, features, list(compare or []))
+    check_features(features, task, task_name, protocol)
+    folds = None
+    if cv:
+        task = dataclasses.replace(task, test=pool(task, task_name))
+        task.train = task.test
+        folds = cv_folds(task.test, cv, seed, task.aggregate, task_name)
+    shared = _check_model(model, task, task_name, protocol, allow_leakage)
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device)
     t0 = time.perf_counter()
     how = Protocol(protocol, k, finetune_steps, seed, n_boot)
     z_train = z_test = None
     if protocol != "finetune" and (identity or any("embedding" in f for f in features)):
-        z_train, z_test = features_of(model, task, dev, progress)
-    probas, reports = _score(model, task, how, features, fractions, z_train, z_test, dev)
+        z_train, z_test = _features(model, task, folds is not None, dev, progress)
+    if folds is None:
+        probas, reports = _score(model, task, how, features, fractions, z_train, z_test, dev)
+    else:
+        probas, reports = _cross_validate(model, task, how, features, fractions, z_train, folds,
+                                          dev)  # fmt: skip
     fingerprint = test_fingerprint(task.test)
     deltas = _deltas(list(compare or []), probas, task, fingerprint, n_boot, seed)
     results: dict[str, dict[str, Any]] = {f: {} for f in features}
@@ -513,6 +572,8 @@ def evaluate(
         "label_fractions": fractions, "seed": seed, "contract": model.contract,
         "n_train": len(task.train), "n_test": len(task.test),
         "test_patients": len(set(task.test.patients.tolist())), "test_set": fingerprint,
+        "aggregate": task.aggregate, "cv": int(cv) if folds is not None else None,
+        "test_records": len(set(task.test.records.tolist())),
         "leakage": {"shared_test_patients": shared, "allowed": bool(shared and allow_leakage)},
         "results": results,
         "identity": identity_probe(z_train, task.train, seed) if identity and z_train is not None
@@ -520,8 +581,60 @@ def evaluate(
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {dev}",
     }  # fmt: skip
-    _write(summary, probas, task, out_dir)
+    _write(summary, probas, task, out_dir, folds)
     return summary
+
+
+def _predict(
+    model: Model, task: TaskData, how: Protocol, feature: str, fraction: float,
+    z_train: np.ndarray | None, z_test: np.ndarray | None, dev: torch.device,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(indices of the training windows used, test probabilities) of one probe fit."""
+    idx = label_fraction(task.train, fraction, how.seed)
+    if how.name == "finetune":
+        assert model.encoder is not None
+        encoder = copy.deepcopy(model.encoder)
+        proba = finetune_predict(encoder, task.train.subset(idx), task.test, len(task.classes),
+                                 task.multilabel, how.finetune_steps, dev, how.seed)  # fmt: skip
+        return idx, proba
+    x_train = _design(feature, z_train, task.train)
+    x_test = _design(feature, z_test, task.test)
+    proba = fit_predict(how.name, x_train[idx], task.train.y[idx], x_test, len(task.classes),
+                        task.multilabel, how.k, how.seed)  # fmt: skip
+    return idx, proba
+
+
+def scoring_units(
+    windows: LabelledWindows, proba: np.ndarray, aggregate: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(y, proba, patients)`` of what is scored: the windows themselves, or one row per
+    record (``"record"``: the mean of its windows' probabilities; ``"max"``: their maximum per
+    class), in sorted record order."""
+    if aggregate == "window":
+        return windows.y, proba, windows.patients
+    names, rec = np.unique(windows.records.astype(str), return_inverse=True)
+    rec = rec.ravel()
+    proba = np.asarray(proba, dtype=np.float64)
+    if aggregate == "max":
+        out = np.full((names.size, proba.shape[1]), -np.inf)
+        np.maximum.at(out, rec, proba)
+    else:
+        out = np.zeros((names.size, proba.shape[1]))
+        np.add.at(out, rec, proba)
+        out /= np.bincount(rec, minlength=names.size)[:, None]
+    first = np.unique(rec, return_index=True)[1]  # (R,) first window of each record
+    return windows.y[first], out, windows.patients[first]
+
+
+def _report(task: TaskData, proba: np.ndarray, how: Protocol, n_boot: int | None = None) -> dict:
+    """The scores of test probabilities (windows, or records when the task aggregates)."""
+    from ssl_ecg.metrics import report
+
+    y, p, groups = scoring_units(task.test, proba, task.aggregate)
+    boot = how.n_boot if n_boot is None else n_boot
+    r = report(y, p, task.classes, task.scored, task.multilabel, groups, boot, how.seed)
+    r["unit"] = "window" if task.aggregate == "window" else f"record ({task.aggregate})"
+    return r
 
 
 def _score(
@@ -529,30 +642,14 @@ def _score(
     z_train: np.ndarray | None, z_test: np.ndarray | None, dev: torch.device,
 ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:  # fmt: skip
     """Test probabilities and reports, keyed ``features|fraction``."""
-    from ssl_ecg.metrics import report
-
     probas: dict[str, np.ndarray] = {}
     reports: dict[str, dict[str, Any]] = {}
     for feature in features:
         for fraction in fractions:
-            idx = label_fraction(task.train, fraction, how.seed)
-            if how.name == "finetune":
-                assert model.encoder is not None
-                encoder = copy.deepcopy(model.encoder)
-                proba = finetune_predict(encoder, task.train.subset(idx), task.test,
-                                         len(task.classes), task.multilabel, how.finetune_steps,
-                                         dev, how.seed)  # fmt: skip
-            else:
-                x_train = _design(feature, z_train, task.train)
-                x_test = _design(feature, z_test, task.test)
-                proba = fit_predict(
-                    how.name, x_train[idx], task.train.y[idx], x_test,
-                    len(task.classes), task.multilabel, how.k, how.seed,
-                )  # fmt: skip
+            idx, proba = _predict(model, task, how, feature, fraction, z_train, z_test, dev)
             key = _key(feature, fraction)
             probas[key] = proba
-            r = report(task.test.y, proba, task.classes, task.scored, task.multilabel,
-                       task.test.patients, how.n_boot, how.seed)  # fmt: skip
+            r = _report(task, proba, how)
             r["n_train"] = int(idx.size)
             # at least one window per (patient, class) is kept: say what was really used
             r["label_fraction_used"] = idx.size / max(len(task.train), 1)
@@ -561,15 +658,119 @@ def _score(
     return probas, reports
 
 
+# ------------------------------------------------------------------ cross-validation
+AGGREGATES = ("window", "record", "max")
+CV_SCORES = ("macro_f1", "macro_auroc", "accuracy")
+
+
+def pool(task: TaskData, task_name: str) -> LabelledWindows:
+    """The task's train and test windows as one set (for cross-validation)."""
+    a, b = task.train, task.test
+    if a.store is not b.store and a.store.folder != b.store.folder:
+        raise SslEcgError(
+            f"--cv: task {task_name} reads its train and test windows from two datasets; "
+            "cross-validate a task whose splits come from one dataset"
+        )
+    if a.length != b.length or (a.side is None) != (b.side is None):
+        raise SslEcgError(f"--cv: task {task_name}'s train and test windows differ in form")
+    return LabelledWindows(
+        a.store, np.concatenate([a.start, b.start]), a.length, np.concatenate([a.y, b.y]),
+        np.concatenate([a.patients, b.patients]), np.concatenate([a.records, b.records]),
+        None if a.side is None else np.concatenate([a.side, b.side]),
+    )  # fmt: skip
+
+
+def cv_folds(
+    windows: LabelledWindows, k: int, seed: int, aggregate: str = "window", task_name: str = ""
+) -> np.ndarray:
+    """Fold (0..k-1) of every window: scikit-learn's ``StratifiedGroupKFold`` (shuffled,
+    seeded) with patients as groups and the label as strata, so no patient is in two folds;
+    a record-level task is split record by record (a record's windows share its fold)."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if windows.y.ndim != 1:
+        raise SslEcgError(f"--cv: task {task_name} is multi-label; cross-validate single-label")
+    patients = windows.patients.astype(str)
+    n_patients = np.unique(patients).size
+    if not 2 <= k <= n_patients:
+        raise SslEcgError(
+            f"--cv {k}: needs 2 to {n_patients} folds (the task has {n_patients} patients)"
+        )
+    unit = np.arange(len(windows))
+    if aggregate != "window":  # one row per record
+        _, unit = np.unique(windows.records.astype(str), return_inverse=True)
+        unit = unit.ravel()
+    first = np.unique(unit, return_index=True)[1]
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    fold_of_unit = np.full(first.size, -1, dtype=np.int64)
+    with warnings.catch_warnings():  # "the least populated class has only n members"
+        warnings.simplefilter("ignore", UserWarning)
+        for f, (_, test) in enumerate(
+            splitter.split(np.zeros(first.size), windows.y[first], patients[first])
+        ):
+            fold_of_unit[test] = f
+    return fold_of_unit[unit]
+
+
+def _cross_validate(
+    model: Model, task: TaskData, how: Protocol, features: list[str], fractions: list[float],
+    z: np.ndarray | None, folds: np.ndarray, dev: torch.device,
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:  # fmt: skip
+    """Out-of-fold probabilities of the pooled windows and their reports (``_score``'s form),
+    each with ``cv``: the folds' own scores, their mean and sd."""
+    probas: dict[str, np.ndarray] = {}
+    reports: dict[str, dict[str, Any]] = {}
+    k = int(folds.max()) + 1
+    for feature in features:
+        for fraction in fractions:
+            oof = np.zeros((len(task.test), len(task.classes)))
+            per_fold, n_train, used = [], [], []
+            for f in range(k):
+                tr, te = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
+                part = dataclasses.replace(task, train=task.test.subset(tr),
+                                           test=task.test.subset(te))  # fmt: skip
+                zs = (None, None) if z is None else (z[tr], z[te])
+                idx, proba = _predict(model, part, how, feature, fraction, *zs, dev)
+                oof[te] = proba
+                r = _report(part, proba, how, n_boot=0)
+                per_fold.append({"fold": f, "n_test": int(te.size), **{
+                    s: r[s] for s in CV_SCORES}})  # fmt: skip
+                n_train.append(int(idx.size))
+                used.append(idx.size / max(tr.size, 1))
+            key = _key(feature, fraction)
+            probas[key] = oof
+            r = _report(task, oof, how)
+            r["n_train"] = round(float(np.mean(n_train)))
+            r["label_fraction_used"] = float(np.mean(used))
+            r["train_patients"] = None
+            r["cv"] = {
+                "k": k, "folds": per_fold,
+                "mean": {s: _stat(per_fold, s, np.mean) for s in CV_SCORES},
+                "sd": {s: _stat(per_fold, s, np.std) for s in CV_SCORES},
+            }  # fmt: skip
+            reports[key] = r
+    return probas, reports
+
+
+def _stat(rows: list[dict[str, Any]], name: str, fn: Any) -> float | None:
+    values = [r[name] for r in rows if r[name] is not None]
+    return float(fn(values)) if values else None
+
+
 def _write(
-    summary: dict[str, Any], probas: dict[str, np.ndarray], task: TaskData, out_dir: Path
-) -> None:
+    summary: dict[str, Any], probas: dict[str, np.ndarray], task: TaskData, out_dir: Path,
+    folds: np.ndarray | None = None,
+) -> None:  # fmt: skip
     """predictions.npz, results.md, confusion.png, then results.json: each file whole or not
     at all, results.json last (its presence means the rest is there)."""
     buffer = io.BytesIO()
+    extra = {} if folds is None else {"fold": folds}
     np.savez_compressed(
         buffer, fingerprint=np.array(summary["test_set"]), y=task.test.y,
         patients=task.test.patients.astype(str), records=task.test.records.astype(str),
+        start=task.test.start, **extra,
         **{f"proba:{key}": p.astype(np.float32) for key, p in probas.items()},
     )  # fmt: skip
     atomic_write(out_dir / "predictions.npz", buffer.getvalue())
@@ -617,11 +818,23 @@ def fmt_delta(d: dict[str, Any] | None) -> str:
 
 def markdown(summary: dict[str, Any]) -> str:
     """The results as a markdown table: one row per features setting and label fraction."""
+    unit = summary.get("aggregate", "window")
+    scored_as = "" if unit == "window" else (
+        f"Scored per record ({summary.get('test_records')} records; window probabilities "
+        f"{'averaged' if unit == 'record' else 'max-pooled'}). ")  # fmt: skip
+    cv = summary.get("cv")
+    if cv:
+        counts = (f"{cv}-fold cross-validation over {summary['n_test']} windows "
+                  f"({summary['test_patients']} patients; folds grouped by patient, stratified "
+                  "by label): scores of the pooled out-of-fold predictions, and the folds' "
+                  "mean ± sd. ")  # fmt: skip
+    else:
+        counts = (f"{summary['n_train']} training / {summary['n_test']} test windows "
+                  f"({summary['test_patients']} test patients). ")  # fmt: skip
     lines = [
         f"# {summary['task']} — {summary['protocol']} — {summary['model']}",
         "",
-        f"{summary['n_train']} training / {summary['n_test']} test windows "
-        f"({summary['test_patients']} test patients); 95 % bootstrap CIs over test patients. "
+        f"{counts}{scored_as}95 % bootstrap CIs over test patients. "
         "Δ: paired difference (same resampled patients), bold when its interval excludes 0.",
         "",
     ]
@@ -630,6 +843,8 @@ def markdown(summary: dict[str, Any]) -> str:
     labels = list(dict.fromkeys(lab for *_, r in reports for lab in r.get("delta", {})))
     head = ["features", "labels", "n train", "macro-F1", "macro AUROC",
             *[f"F1 {c}" for c in scored], *[f"Δ macro-F1 vs {lab}" for lab in labels]]  # fmt: skip
+    if cv:
+        head[5:5] = ["folds macro-F1", "folds macro AUROC"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for feature, fraction, r in reports:
         delta = r.get("delta", {})
@@ -638,10 +853,18 @@ def markdown(summary: dict[str, Any]) -> str:
                _fmt(r["macro_auroc"], r["ci"].get("macro_auroc")),
                *[_fmt(r["per_class"][c]["f1"]) for c in scored],
                *[fmt_delta(delta.get(lab, {}).get("macro_f1")) for lab in labels]]  # fmt: skip
+        if cv:
+            row[5:5] = [_pm(r["cv"], "macro_f1"), _pm(r["cv"], "macro_auroc")]
         lines.append("| " + " | ".join(row) + " |")
     if summary["leakage"]["allowed"]:
         lines += ["", f"**Leakage allowed**: {summary['leakage']['shared_test_patients']}"]
     return "\n".join(lines) + "\n"
+
+
+def _pm(cv: dict[str, Any], name: str) -> str:
+    """The folds' mean ± sd of a score."""
+    mean, sd = cv["mean"].get(name), cv["sd"].get(name)
+    return "–" if mean is None else f"{mean:.3f} ± {sd:.3f}"
 
 
 def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str = "") -> None:

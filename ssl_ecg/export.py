@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError
+from safetensors.torch import save as to_bytes
 
 from ssl_ecg import __version__
 from ssl_ecg.build import build_model
@@ -24,6 +25,7 @@ from ssl_ecg.config import PreprocessConfig
 from ssl_ecg.data.cache import FileSchema, check_schema, read_json, schema_problem
 from ssl_ecg.errors import PluginError, SslEcgError
 from ssl_ecg.interfaces import Encoder, EncoderContext
+from ssl_ecg.outputs import atomic_write
 from ssl_ecg.recipe import _validate, recipe_from_dict
 from ssl_ecg.registry import get_registry
 
@@ -102,14 +104,23 @@ def check_contract_file(contract: Contract, file: Path, key: str, fix: str) -> N
 
 
 # ------------------------------------------------------------------ writing
+def checkpoint_recipe(state: dict[str, Any], ckpt: Path) -> Any:
+    """The recipe a checkpoint was trained with (stored in it), validated."""
+    try:
+        doc = tomllib.loads(state["recipe"])
+    except tomllib.TOMLDecodeError as exc:
+        raise SslEcgError(
+            f"{ckpt}: damaged checkpoint: its 'recipe' is not valid TOML ({exc}); {CHECKPOINT_FIX}"
+        ) from None
+    return recipe_from_dict(doc, ckpt)
+
+
 def export(run_dir: Path, out_dir: Path, checkpoint: Path | None = None) -> Path:
     """Write the run's encoder (its last checkpoint, or ``checkpoint``, e.g. one of
     ``checkpoints/step_NNNNNNN.pt``) to ``out_dir``; returns the JSON path.
 
     The model is built from the recipe stored in the checkpoint (the one its weights were
     trained with), so an edited ``recipe.toml`` cannot change what is exported."""
-    from safetensors.torch import save_file
-
     for needed in ("recipe.toml", "data.json", "checkpoints/last.pt"):
         if not (run_dir / needed).is_file():
             raise SslEcgError(f"{run_dir}: not a run directory (no {needed})")
@@ -120,13 +131,7 @@ def export(run_dir: Path, out_dir: Path, checkpoint: Path | None = None) -> Path
     check_contract_file(run_data.contract, data_file, "contract", fix)
     ckpt = checkpoint or run_dir / "checkpoints" / "last.pt"
     state = load_checkpoint(ckpt)
-    try:
-        doc = tomllib.loads(state["recipe"])
-    except tomllib.TOMLDecodeError as exc:
-        raise SslEcgError(
-            f"{ckpt}: damaged checkpoint: its 'recipe' is not valid TOML ({exc}); {CHECKPOINT_FIX}"
-        ) from None
-    recipe = recipe_from_dict(doc, ckpt)
+    recipe = checkpoint_recipe(state, ckpt)
     pre, contract = recipe.preprocess, run_data.contract
     if abs(pre.fs - contract.fs) > 1e-9 or round(pre.window_s * pre.fs) != contract.n_samples:
         raise SslEcgError(
@@ -144,7 +149,7 @@ def export(run_dir: Path, out_dir: Path, checkpoint: Path | None = None) -> Path
     encoder = built.encoder
     weights = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(out_dir / "encoder.safetensors"))
+    atomic_write(out_dir / "encoder.safetensors", to_bytes(weights))  # mode 0644, not 0600
     spec = recipe.encoder.spec
     meta = {
         "format": FORMAT,
@@ -163,9 +168,8 @@ def export(run_dir: Path, out_dir: Path, checkpoint: Path | None = None) -> Path
         },
         "ssl_ecg_version": __version__,
     }
-    path = out_dir / "encoder.json"
-    path.write_text(json.dumps(meta, indent=1))
-    return path
+    atomic_write(out_dir / "encoder.json", json.dumps(meta, indent=1))
+    return out_dir / "encoder.json"
 
 
 # ------------------------------------------------------------------ reading

@@ -144,3 +144,9 @@ class Objective(nn.Module):
 
     def on_step(self, step: int, total_steps: int) -> None:
         """Called after every optimizer step (e.g. to update a momentum target)."""
+
+    def reconstruction(self, batch: Batch) -> dict[str, torch.Tensor] | None:
+        """For pictures (``ssl-ecg show-reconstruction``): an objective that predicts masked
+        signal returns ``{"mask": (B, T) bool, True where hidden, "output": (B, C, T)}`` for
+        ``batch.signal`` in signal units; the others return None (the default)."""
+        return None

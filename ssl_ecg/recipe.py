@@ -123,6 +123,23 @@ class Recipe(DataRecipe):
         """The resolved recipe as TOML text."""
         return tomli_w.dumps(self.resolved())
 
+    def unset(self) -> list[str]:
+        """Dotted keys whose value is None (TOML has no null, so ``to_toml`` leaves them out)."""
+        single = self.sources[0].own is None
+        parts: list[tuple[str, Any]] = [("data", self.preprocess)]
+        parts += [("data" if single else f"data.sources[{i}]", src.component)
+                  for i, src in enumerate(self.sources)]  # fmt: skip
+        parts += [("encoder", self.encoder), ("objective", self.objective), ("train", self.train)]
+        parts += [(f"augmentations[{i}]", a) for i, a in enumerate(self.augmentations)]
+        out = []
+        while parts:
+            prefix, part = parts.pop(0)
+            if isinstance(part, Component):
+                parts += [(child.key, child) for child in part.children]
+                part = part.config
+            out += [f"{prefix}.{k}" for k, v in part.model_dump().items() if v is None]
+        return out
+
 
 def _plain(obj: Any) -> Any:
     """Drop ``None`` values (TOML has no null) recursively."""
@@ -175,11 +192,30 @@ def apply_override(doc: dict[str, Any], parts: list[str], value: Any, item: str)
                 node = node[int(part)]
         elif isinstance(node, dict):
             if last:
+                if part == "name" and node.get("name", value) != value:
+                    node.clear()  # another component: the old one's settings no longer apply
                 node[part] = value
             else:
                 node = node.setdefault(part, {})
         else:
             raise RecipeError(f"--set '{item}': '{'.'.join(parts[:i])}' is a value, not a table")
+
+
+def apply_overrides(doc: dict[str, Any], items: list[str], path: Path) -> None:
+    """Apply ``--set`` items; those that switch a component (``encoder.name=resnet1d``) first,
+    which drops the old component's settings, so the others then set the new one's."""
+    parsed = []
+    for item in items:
+        try:
+            parsed.append((item, *parse_override(item)))
+        except RecipeError as exc:
+            raise RecipeError(f"{path}: {exc}") from None
+    parsed.sort(key=lambda p: p[1][-1] != "name")  # stable: name switches first
+    for item, parts, value in parsed:
+        try:
+            apply_override(doc, parts, value, item)
+        except RecipeError as exc:
+            raise RecipeError(f"{path}: {exc}") from None
 
 
 # ---------------------------------------------------------------- validation
@@ -373,6 +409,41 @@ def toml_error(path: Path, text: str, exc: Exception) -> str:
     return f"{path}: not valid TOML: {msg}"
 
 
+def _read(path: Path, overrides: list[str] | None) -> dict[str, Any]:
+    """A recipe file's TOML with the ``--set`` overrides applied."""
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(toml_error(path, text, exc)) from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: not a UTF-8 text file") from None
+    apply_overrides(doc, overrides or [], path)
+    return doc
+
+
+def load_data_recipe(
+    path: str | Path, overrides: list[str] | None = None, registry: Registry | None = None
+) -> DataRecipe:
+    """The ``[data]`` part of a recipe file (all ``data prepare``/``info``/``embed`` need): a
+    file with only ``[data]`` is enough; a full recipe is validated whole."""
+    path = Path(path)
+    doc = _read(path, overrides)
+    if "encoder" in doc or "objective" in doc:
+        return recipe_from_dict(doc, path, registry)
+    unknown = [k for k in doc if k not in TABLES]
+    if unknown:
+        hint = did_you_mean(unknown[0], TABLES) or "; tables are: " + ", ".join(TABLES)
+        raise RecipeError(f"{path}: {unknown[0]}: unknown table{hint}")
+    if "data" not in doc:
+        raise RecipeError(f"{path}: [data]: table is missing")
+    train = doc.get("train", {})
+    seed = train.get("seed", 0) if isinstance(train, dict) else 0
+    return data_recipe(doc["data"], path, seed if isinstance(seed, int) else 0, registry)
+
+
 def load_recipe(
     path: str | Path, overrides: list[str] | None = None, registry: Registry | None = None
 ) -> Recipe:
@@ -387,10 +458,5 @@ def load_recipe(
         raise RecipeError(toml_error(path, text, exc)) from None
     except UnicodeDecodeError:
         raise RecipeError(f"{path}: not a UTF-8 text file") from None
-    for item in overrides or []:
-        try:
-            parts, value = parse_override(item)
-            apply_override(doc, parts, value, item)
-        except RecipeError as exc:
-            raise RecipeError(f"{path}: {exc}") from None
+    apply_overrides(doc, overrides or [], path)
     return recipe_from_dict(doc, path, registry)

@@ -138,7 +138,7 @@ def summary(store: Store, recipe: DataRecipe, source: Source | None = None) -> d
                 values = value if isinstance(value, list) else [value]
                 if key in ("heart_rate", "age") or isinstance(value, dict):
                     continue
-                labels.update(f"{key}={v}" for v in values)
+                labels.update(f"{key}={v}" for v in values if not _missing(v))
             a, n = int(rec["start"]), int(rec["n_samples"])
             lo, hi = store.beats.searchsorted(a), store.beats.searchsorted(a + n)
             beats.update(str(b) for b in store.beat_labels[lo:hi])
@@ -160,6 +160,7 @@ def summary(store: Store, recipe: DataRecipe, source: Source | None = None) -> d
         "leads": store.leads,
         "preprocessing": meta["preprocessing"],
         "windows": len(store.windows(pre.window_s, pre.stride_s)),
+        "labels_file": pre.labels_file,
         "splits": per_split,
         "flat_leads_masked": {
             r["record_id"]: r["flat_leads"] for r in store.records if r.get("flat_leads")
@@ -167,3 +168,8 @@ def summary(store: Store, recipe: DataRecipe, source: Source | None = None) -> d
         "skipped": meta["skipped"],
         "prepare_seconds": meta["seconds"],
     }
+
+
+def _missing(value: Any) -> bool:
+    """None or NaN: no label (a column that is missing everywhere is not listed)."""
+    return value is None or (isinstance(value, float) and value != value)

@@ -66,6 +66,9 @@ class TaskData:
     # signal (e.g. RR intervals of a beat), which a probe may see with or instead of embeddings
     side_names: list[str] = dataclasses.field(default_factory=list)
     beat_centred: bool = False  # every window is centred on a beat (baselines crop the beat)
+    # what is scored: each window, or each record ("record": the mean of its windows'
+    # probabilities, "max": their maximum per class); single-label tasks only
+    aggregate: str = "window"
 
 
 class Task:

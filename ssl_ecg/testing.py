@@ -206,14 +206,7 @@ def check_augmentation(component: Spec | str, settings: dict[str, Any] | None = 
         spec,
         "lead_mask must stay (B, C) bool",
     )
-    if a.rpeaks is not None:
-        _ensure(a.rpeaks.ndim == 2 and a.rpeaks.shape[0] == B, spec, "rpeaks must stay (B, K)")
-        r = a.rpeaks
-        _ensure(
-            ((r == -1) | ((r >= 0) & (r < T))).all(),
-            spec,
-            "R-peaks must follow the signal: inside the window or -1",
-        )
+    _check_rpeaks(a, spec)
     single = run(1, batch.replace(signal=x[:1], lead_mask=mask[:1], rpeaks=peaks[:1], patient=None))
     _ensure(single.signal.shape == x[:1].shape, spec, "must work on a batch of one")
     if "p" in type(config).model_fields:
@@ -223,6 +216,18 @@ def check_augmentation(component: Spec | str, settings: dict[str, Any] | None = 
             spec,
             "p = 0 must leave every sample unchanged",
         )
+
+
+def _check_rpeaks(out: Batch, spec: Spec) -> None:
+    if out.rpeaks is None:
+        return
+    r = out.rpeaks
+    _ensure(r.ndim == 2 and r.shape[0] == B, spec, "rpeaks must stay (B, K)")
+    _ensure(
+        ((r == -1) | ((r >= 0) & (r < T))).all(),
+        spec,
+        "R-peaks must follow the signal: inside the window or -1",
+    )
 
 
 # ------------------------------------------------------------------ objectives
@@ -263,14 +268,10 @@ def check_objective(
 
     def build() -> Objective:
         torch.manual_seed(0)
-        enc = copy.deepcopy(encoder)
-        return spec.factory(config, _objective_context(spec, enc))
+        return spec.factory(config, _objective_context(spec, copy.deepcopy(encoder)))
 
-    try:
-        obj = build()
-    except PluginError as exc:
-        named = type(encoder).__name__ in str(exc) or "encoder" in str(exc).lower()
-        _ensure(named, spec, f"a refusal must say which encoder and why, got: {exc}")
+    obj = _build_or_refuse(build, spec, encoder)
+    if obj is None:
         return None
     _ensure(isinstance(obj, Objective), spec, "the factory must return an ssl_ecg.Objective")
     _ensure(isinstance(obj.n_views, int) and obj.n_views >= 0, spec, "n_views must be an int >= 0")
@@ -283,13 +284,7 @@ def check_objective(
     obj.train()
     torch.manual_seed(1)
     out = obj(batch, views)
-    _ensure(isinstance(out, dict) and "loss" in out, spec, "forward must return {'loss': ...}")
-    _ensure(
-        all(torch.is_tensor(v) and v.ndim == 0 for v in out.values()),
-        spec,
-        "every value forward returns must be a scalar tensor",
-    )
-    _ensure(torch.isfinite(out["loss"]), spec, f"the loss must be finite, got {out['loss']}")
+    _check_loss(out, spec)
     out["loss"].backward()
     grads = [p.grad for p in _encoder_of(obj, encoder).parameters() if p.requires_grad]
     _ensure(
@@ -316,6 +311,26 @@ def check_objective(
     return obj
 
 
+def _check_loss(out: Any, spec: Spec) -> None:
+    _ensure(isinstance(out, dict) and "loss" in out, spec, "forward must return {'loss': ...}")
+    _ensure(
+        all(torch.is_tensor(v) and v.ndim == 0 for v in out.values()),
+        spec,
+        "every value forward returns must be a scalar tensor",
+    )
+    _ensure(torch.isfinite(out["loss"]), spec, f"the loss must be finite, got {out['loss']}")
+
+
+def _build_or_refuse(build: Any, spec: Spec, encoder: Encoder) -> Objective | None:
+    """The built objective, or None after a refusal that names the encoder."""
+    try:
+        return build()
+    except PluginError as exc:
+        named = type(encoder).__name__ in str(exc) or "encoder" in str(exc).lower()
+        _ensure(named, spec, f"a refusal must say which encoder and why, got: {exc}")
+        return None
+
+
 def _encoder_of(obj: Objective, given: Encoder) -> nn.Module:
     """The encoder the objective trains (its copy of ``given``)."""
     for module in obj.modules():
@@ -331,9 +346,13 @@ def check_dataset(
     """Yields Records (float32 (C, T), leads among the source's, fs > 0, ids set), the same
     records twice over, and a stable ``identity()``. ``root`` is the folder relative settings
     resolve against (a tmp_path in a test)."""
+    from ssl_ecg.config import PreprocessConfig
     from ssl_ecg.data.record import DatasetContext, Record, RecordSource
 
     spec = _spec("dataset", component)
+    clash = sorted(set(spec.config.model_fields) & set(PreprocessConfig.model_fields))
+    _ensure(not clash, spec, f"settings {clash} are [data] preprocessing keys the core takes "
+            "(the plugin would never receive them); rename them, e.g. 'source_fs'")  # fmt: skip
     config = _config(spec, settings)
     ctx = DatasetContext(recipe_dir=Path(root or "."), seed=0)
     source = spec.factory(config, ctx)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,31 @@ class _Run:
             d,
             device,
         )
+        built = self.load_data(recipe, d, progress)
+        self.objective = built.objective.to(device)
+        self.model: torch.nn.Module = self.objective
+        if d.active:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [device] if device.type == "cuda" else None
+            self.model = DDP(self.objective, device_ids=ids)
+        self.optimizer = create_optimizer_v2(self.objective, "adamw", lr=cfg.lr,
+                                             weight_decay=cfg.weight_decay)  # fmt: skip
+        self.scheduler = CosineLRScheduler(
+            self.optimizer, t_initial=cfg.steps, warmup_t=cfg.warmup_steps,
+            warmup_lr_init=cfg.lr * 1e-2, lr_min=cfg.lr * 1e-2, t_in_epochs=False,
+        )  # fmt: skip
+        torch.manual_seed(cfg.seed + 7919 * d.rank)  # per-rank randomness (e.g. MAE masks)
+        self.gen = torch.Generator().manual_seed(cfg.seed)  # data order: the same on every rank
+        self.aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 7919 * d.rank)
+        self.order = self.windows.order(self.gen)
+        self.pos, self.start = 0, 1
+        self.metrics: list[dict[str, float]] = []
+
+    def load_data(self, recipe: Recipe, d: distributed.Dist, progress: bool) -> Any:
+        """Build the sources once, prepare them (rank 0 first), build the model for their
+        leads and patients, and check the windows fit the objective and batch size."""
+        cfg = recipe.train
         sources = build_sources(recipe)  # once: building a source can scan every header
         leads = recipe_leads(recipe, sources)
         if d.main:  # one process builds the caches, the others then find them
@@ -219,25 +245,7 @@ class _Run:
             )
         self.fs = prepared[0].store.fs
         self.data = pretraining_data(recipe, prepared, self.windows, leads, n_patients)
-        self.objective = built.objective.to(device)
-        self.model: torch.nn.Module = self.objective
-        if d.active:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            ids = [device] if device.type == "cuda" else None
-            self.model = DDP(self.objective, device_ids=ids)
-        self.optimizer = create_optimizer_v2(self.objective, "adamw", lr=cfg.lr,
-                                             weight_decay=cfg.weight_decay)  # fmt: skip
-        self.scheduler = CosineLRScheduler(
-            self.optimizer, t_initial=cfg.steps, warmup_t=cfg.warmup_steps,
-            warmup_lr_init=cfg.lr * 1e-2, lr_min=cfg.lr * 1e-2, t_in_epochs=False,
-        )  # fmt: skip
-        torch.manual_seed(cfg.seed + 7919 * d.rank)  # per-rank randomness (e.g. MAE masks)
-        self.gen = torch.Generator().manual_seed(cfg.seed)  # data order: the same on every rank
-        self.aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 7919 * d.rank)
-        self.order = self.windows.order(self.gen)
-        self.pos, self.start = 0, 1
-        self.metrics: list[dict[str, float]] = []
+        return built
 
     # ------------------------------------------------------------------ steps
     def resume(self, state: dict[str, Any]) -> None:
@@ -379,7 +387,10 @@ class _Run:
                 if step % cfg.log_every == 0 or step == cfg.steps:
                     now = time.perf_counter()
                     rate = cfg.batch_size * since / max(now - tick, 1e-9)
-                    bar.update(task, info=self.log(step, out, rate))
+                    info = self.log(step, out, rate)
+                    bar.update(task, info=info)
+                    if not self.progress and d.main:  # no terminal: a plain line per log
+                        print(f"step {step}/{cfg.steps}  {info}", file=sys.stderr, flush=True)
                     tick, since = now, 0
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     self.checkpoint(step)

@@ -9,11 +9,11 @@ import torch
 from ssl_ecg.interfaces import Augmentation, Batch
 
 
-def make_views(
+def view_batches(
     batch: Batch, augmentations: Sequence[Augmentation], n_views: int, generator: torch.Generator
-) -> list[torch.Tensor]:
-    """``n_views`` signals (B, C, T); view ``i`` passes through every augmentation, in recipe
-    order, whose ``views`` setting is unset or contains ``i``."""
+) -> list[Batch]:
+    """``n_views`` augmented batches; view ``i`` passes through every augmentation, in recipe
+    order, whose ``views`` setting is unset or contains ``i`` (R-peaks and lead mask follow)."""
     views = []
     for i in range(n_views):
         view = batch
@@ -21,5 +21,12 @@ def make_views(
             only = getattr(aug.config, "views", None)
             if only is None or i in only:
                 view = aug(view, generator)
-        views.append(view.signal)
+        views.append(view)
     return views
+
+
+def make_views(
+    batch: Batch, augmentations: Sequence[Augmentation], n_views: int, generator: torch.Generator
+) -> list[torch.Tensor]:
+    """The signals (B, C, T) of :func:`view_batches`."""
+    return [v.signal for v in view_batches(batch, augmentations, n_views, generator)]

@@ -251,3 +251,51 @@ def test_tiny_grid_writes_a_complete_table_with_baselines_deltas_and_resumes(
     stamp = (out / "cells" / "vit1d-mae" / "eval" / "results.json").stat().st_mtime
     assert run_grid(grid, out) == every  # finished cells are skipped, same table
     assert (out / "cells" / "vit1d-mae" / "eval" / "results.json").stat().st_mtime == stamp
+    # the CLI command on the finished grid: every cell is found done, the same table is written
+    from typer.testing import CliRunner
+
+    from ssl_ecg.cli import app
+
+    again = CliRunner().invoke(app, ["benchmark", str(grid), "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert (out / "results.md").read_text() == table
+
+
+SYNTHETIC_24 = {"name": "synthetic", "n_records": 24, "duration_s": 20.0, "seed": 3}
+HR_BAND = {"label": "hr_band", "dataset": SYNTHETIC_24}
+
+
+@pytest.mark.parametrize("protocol", ["knn", "linear"])
+def test_probes_read_side_features_that_carry_the_label(protocol: str, tmp_path: Path) -> None:
+    """Heart-rate band is a threshold on mean RR, one of the labels task's HRV side features:
+    every probe must find it there."""
+    from ssl_ecg.evaluate import evaluate, load_model, load_task
+
+    model = load_model("random", REPO / "recipes" / "hybrid.toml", TINY)
+    task = load_task("labels", HR_BAND, model, 0, tmp_path)
+    summary = evaluate(model, "labels", task, protocol, [1.0], tmp_path / "out",
+                       features=["side"], n_boot=50, k=5)  # fmt: skip
+    side = summary["results"]["side"]["1.0"]
+    assert summary["protocol"] == protocol and summary["test_patients"] >= 3
+    assert side["macro_f1"] >= 0.85, side
+    assert side["macro_auroc"] >= 0.9, side
+
+
+def test_multilabel_evaluation_scores_each_diagnosis(tmp_path: Path) -> None:
+    from conftest import data_root
+
+    from ssl_ecg.evaluate import evaluate, load_model, load_task
+
+    root = data_root() / "cinc2021-12lead-sample"
+    if not root.is_dir():
+        pytest.skip(f"real data {root} absent (set SSL_ECG_TEST_DATA)")
+    model = load_model("random", REPO / "recipes" / "hybrid.toml", TINY)
+    task = load_task("cinc2021-dx", {"root": str(root), "min_count": 3}, model, 0, tmp_path)
+    assert task.multilabel and task.train.y.ndim == 2
+    summary = evaluate(model, "cinc2021-dx", task, "linear", [1.0], tmp_path / "out",
+                       n_boot=50)  # fmt: skip
+    r = summary["results"]["embedding"]["1.0"]
+    assert set(r["per_class"]) == set(task.classes)
+    assert 0.0 <= r["accuracy"] <= 1.0 and r["macro_auroc"] is not None
+    proba = np.load(tmp_path / "out" / "predictions.npz")
+    assert any(v.shape == task.test.y.shape for v in proba.values()), "one column per diagnosis"

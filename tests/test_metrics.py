@@ -16,7 +16,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from ssl_ecg.metrics import _weighted_auroc, bootstrap_scores, paired_delta, report
+from ssl_ecg.bootstrap import _weighted_auroc, bootstrap_scores
+from ssl_ecg.metrics import paired_delta, report
 
 AAMI = ["N", "S", "V", "F", "Q"]
 
@@ -107,7 +108,7 @@ def test_weighted_auroc_is_sklearns_with_sample_weights_and_ties() -> None:
 def test_per_patient_pair_counts_give_the_weighted_auroc_exactly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import ssl_ecg.metrics as metrics
+    import ssl_ecg.bootstrap as metrics
 
     y, p, g = sample(4000, seed=3, patients=25, decimals=2)  # ties across patients
     fast = bootstrap_scores(y, p, AAMI, AAMI[:4], groups=g, n_boot=200, seed=1)

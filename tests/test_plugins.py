@@ -168,3 +168,24 @@ def test_plugins_add_cli_commands(fake_dist: Callable[..., Path]) -> None:
     assert result.exit_code == 0 and result.stdout == "hello lead-II\n"
     (sad,) = [p for p in reg.plugins if p.name == "sad"]
     assert sad.status == "broken" and "nope" in sad.error
+
+
+TWIN = """
+from ssl_ecg import Config, Spec, hookimpl
+
+
+@hookimpl
+def register_objectives():
+    return [Spec(name="twin", factory=lambda config, context: None, config=Config)]
+"""
+
+
+def test_one_name_from_two_distributions_is_refused_naming_both(
+    fake_dist: Callable[..., Path],
+) -> None:
+    fake_dist("ssl-ecg-twin-a", {"twin_a": TWIN}, {"twin-a": "twin_a"})
+    fake_dist("ssl-ecg-twin-b", {"twin_b": TWIN}, {"twin-b": "twin_b"})
+    with pytest.raises(PluginError, match="provided twice") as err:
+        get_registry().get("objective", "twin")
+    assert "ssl-ecg-twin-a" in str(err.value) and "ssl-ecg-twin-b" in str(err.value)
+    assert "SSL_ECG_DISABLE_PLUGINS=" in str(err.value)

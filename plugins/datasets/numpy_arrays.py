@@ -1,4 +1,5 @@
-"""ECGs already in a numpy array: a ``.npy`` file of shape (N, C, T) plus a JSON sidecar.
+"""ECGs already in numpy arrays plus a JSON sidecar: a ``.npy`` file of shape (N, C, T), a folder
+of ``.npy`` files (one record (C, T) each, any length) or an ``.npz`` of named (C, T) arrays.
 
 So users with arrays need no conversion step. The array (millivolts) is memory-mapped
 (``np.load(mmap_mode="r")``, https://numpy.org/doc/stable/reference/generated/numpy.load.html),
@@ -10,7 +11,9 @@ beside the array, or ``meta``) is a JSON object::
      "record_ids": [...]}                        # optional, N unique entries
 
 A label that is a JSON object becomes the record's labels; any other value becomes
-``{"label": value}``. Records default to ids ``"0".."N-1"`` and one patient each.
+``{"label": value}``. Records default to ids ``"0".."N-1"`` (a folder: the file names without
+``.npy``; an ``.npz``: the array names; both in sorted order, the order of the sidecar's lists)
+and one patient each. Labels can also come from a CSV (``[data] labels_file``).
 """
 
 from __future__ import annotations
@@ -43,8 +46,9 @@ SIDECAR_KEYS = ("fs", "leads", "labels", "patient_ids", "record_ids")
 
 class NumpyConfig(Config):
     path: str = Field(
-        description=".npy file of shape (records, leads, samples) in millivolts; a relative "
-        "path is read from the recipe's folder"
+        description=".npy file of shape (records, leads, samples) in millivolts, a folder of "
+        ".npy files (one (leads, samples) record each) or an .npz of named (leads, samples) "
+        "arrays; a relative path is read from the recipe's folder"
     )
     meta: str | None = Field(
         None,
@@ -66,27 +70,60 @@ class Sidecar:
 
 
 class NumpyArrays(RecordSource):
-    """Record ``i`` is ``array[i]`` (C, T); keys are ``"0".."N-1"``."""
+    """Record ``i`` is ``array[i]`` (C, T), keys ``"0".."N-1"``; or, for a folder or an
+    ``.npz`` (``names`` given), the array named by the key."""
 
-    def __init__(self, path: Path, meta: Sidecar) -> None:
+    def __init__(self, path: Path, meta: Sidecar, names: list[str] | None = None) -> None:
         self.path = path  # the memmap is reopened per read: sources are pickled to workers
         self.meta = meta
+        self.names = names
         self.leads = list(meta.leads)
 
     def keys(self) -> list[str]:
-        return [str(i) for i in range(len(self.meta.record_ids))]
+        return list(self.names) if self.names is not None else [
+            str(i) for i in range(len(self.meta.record_ids))
+        ]  # fmt: skip
+
+    def _index(self, key: str) -> int:
+        return self.names.index(key) if self.names is not None else int(key)
+
+    def record_id(self, key: str) -> str:
+        return self.meta.record_ids[self._index(key)]
+
+    def _raw(self, key: str, i: int) -> tuple[np.ndarray, str]:
+        """The stored (C, T) array of record ``key`` and where it came from."""
+        c = len(self.leads)
+        if self.names is None:
+            source = f"{self.path}[{i}]"
+            array = _open(self.path)  # (N, C, T)
+            expected = (len(self.meta.record_ids), c)
+            if array.ndim != 3 or array.shape[:2] != expected:
+                raise DataError(
+                    f"{self.path}: changed since the dataset was opened: shape {array.shape}, "
+                    f"expected ({expected[0]}, {expected[1]}, samples)"
+                )
+            return np.asarray(array[i]), source
+        if self.path.is_dir():
+            source = str(self.path / f"{key}.npy")
+            raw = _open(self.path / f"{key}.npy")
+        else:
+            source = f"{self.path}[{key}]"
+            try:
+                with np.load(self.path, allow_pickle=False) as archive:
+                    raw = np.asarray(archive[key])
+            except Exception as exc:  # damaged archive or member
+                why = " ".join(str(exc).split())[:160]
+                raise DataError(f"{source}: not readable ({type(exc).__name__}: {why})") from None
+        if raw.ndim != 2 or raw.shape[0] != c or raw.shape[1] == 0 or raw.dtype.kind not in "iuf":
+            raise DataError(
+                f"{source}: holds a {raw.dtype} array of shape {raw.shape}; expected (leads, "
+                f"samples) = ({c}, T) real numbers, the {c} leads of the sidecar"
+            )
+        return raw, source
 
     def load(self, key: str) -> Record:
-        i = int(key)
-        source = f"{self.path}[{i}]"
-        array = _open(self.path)  # (N, C, T)
-        expected = (len(self.meta.record_ids), len(self.leads))
-        if array.ndim != 3 or array.shape[:2] != expected:
-            raise DataError(
-                f"{self.path}: changed since the dataset was opened: shape {array.shape}, "
-                f"expected ({expected[0]}, {expected[1]}, samples)"
-            )
-        raw = np.asarray(array[i])  # (C, T)
+        i = self._index(key)
+        raw, source = self._raw(key, i)
         check_finite(raw, self.leads, source)
         with np.errstate(over="ignore", invalid="ignore"):
             signal = raw.astype(np.float32)  # copied out of the map
@@ -103,7 +140,8 @@ class NumpyArrays(RecordSource):
 
     def identity(self) -> str:
         digest = hashlib.sha256()
-        for file in (self.path, self.meta.path):
+        files = [self.path / f"{n}.npy" for n in self.names or []] if self.path.is_dir() else []
+        for file in (self.path, *files, self.meta.path):
             st = file.stat()
             digest.update(repr((str(file), st.st_size, st.st_mtime_ns)).encode())
         return digest.hexdigest()
@@ -166,7 +204,9 @@ def find_sidecar(path: Path, meta: str | None, recipe_dir: Path) -> Path:
     )
 
 
-def read_sidecar(file: Path, shape: tuple[int, int, int]) -> Sidecar:
+def read_sidecar(
+    file: Path, shape: tuple[int, int, int], default_ids: list[str] | None = None
+) -> Sidecar:
     """Parse and check the sidecar against the array shape (N, C, T)."""
     n, c, _ = shape
     try:
@@ -190,7 +230,7 @@ def read_sidecar(file: Path, shape: tuple[int, int, int]) -> Sidecar:
     if leads is None or not all(isinstance(x, str) for x in leads):
         raise DataError(f"{file}: 'leads' must list the {c} lead names (strings)")
     labels = _list(file, raw, "labels", n, f"N = {n} records")
-    record_ids = _ids(file, raw, "record_ids", n) or [str(i) for i in range(n)]
+    record_ids = _ids(file, raw, "record_ids", n) or default_ids or [str(i) for i in range(n)]
     if len(set(record_ids)) != n:
         raise DataError(f"{file}: 'record_ids' has duplicates")
     patient_ids = _ids(file, raw, "patient_ids", n) or list(record_ids)
@@ -217,11 +257,51 @@ def _ids(file: Path, raw: dict[str, Any], key: str, n: int) -> list[str] | None:
     return [str(v) for v in values]
 
 
+def array_names(path: Path) -> list[str]:
+    """Sorted record names of a folder of ``.npy`` files or of an ``.npz`` archive."""
+    if path.is_dir():
+        names = sorted(f.stem for f in path.glob("*.npy") if f.is_file())
+        if not names:
+            raise DataError(f"{path}: no .npy files in the folder; save one (leads, samples) "
+                            "array per record with numpy.save")  # fmt: skip
+        return names
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = sorted(archive.files)
+    except Exception as exc:  # not a zip, damaged archive
+        why = " ".join(str(exc).split())[:160]
+        raise DataError(
+            f"{path}: not a readable .npz archive ({type(exc).__name__}: {why}); save the "
+            "records with numpy.savez(path, name1=x1, name2=x2, ...)"
+        ) from None
+    if not names:
+        raise DataError(f"{path}: the .npz archive holds no arrays")
+    return names
+
+
 def build(config: NumpyConfig, context: DatasetContext) -> NumpyArrays:
     path = resolve_path(config.path, context.recipe_dir)
-    shape = array_shape(path)
-    meta = read_sidecar(find_sidecar(path, config.meta, context.recipe_dir), shape)
-    return NumpyArrays(path, meta)
+    if not (path.is_dir() or path.suffix == ".npz"):
+        shape = array_shape(path)
+        meta = read_sidecar(find_sidecar(path, config.meta, context.recipe_dir), shape)
+        return NumpyArrays(path, meta)
+    if not path.exists():
+        raise DataError(f"{path}: not found; set data.path to a .npy file, a folder or an .npz")
+    names = array_names(path)
+    sidecar = find_sidecar(path, config.meta, context.recipe_dir)
+    n_leads = _sidecar_leads(sidecar)
+    meta = read_sidecar(sidecar, (len(names), n_leads, 0), default_ids=names)
+    return NumpyArrays(path, meta, names)
+
+
+def _sidecar_leads(file: Path) -> int:
+    """How many leads the sidecar names (its full check follows in :func:`read_sidecar`)."""
+    try:
+        raw = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError):
+        return 0  # read_sidecar reports it
+    leads = raw.get("leads") if isinstance(raw, dict) else None
+    return len(leads) if isinstance(leads, list) else 0
 
 
 @hookimpl
@@ -231,6 +311,7 @@ def register_datasets() -> list[Spec]:
             name="numpy",
             factory=build,
             config=NumpyConfig,
-            summary="a .npy array (records, leads, samples) in mV plus a JSON sidecar (fs, leads)",
+            summary="a .npy (records, leads, samples), a folder of .npy records or an .npz, "
+            "in mV, plus a JSON sidecar (fs, leads)",
         )
     ]

@@ -83,6 +83,13 @@ class Hybrid(Objective):
         for part in self.parts.values():
             part.on_step(step, total_steps)
 
+    def reconstruction(self, batch: Batch) -> dict[str, torch.Tensor] | None:
+        """The first part's that reconstructs, if any."""
+        for part in self.parts.values():
+            if (out := part.reconstruction(batch)) is not None:
+                return out
+        return None
+
 
 @hookimpl
 def register_objectives() -> list[Spec]:

@@ -138,6 +138,23 @@ class MAE(Objective):
         loss = (per_patch * masked).sum() / masked.sum()
         return {"loss": loss}
 
+    def reconstruction(self, batch: Batch) -> dict[str, torch.Tensor] | None:
+        """Masked patches predicted from the visible ones, for pictures (see Objective)."""
+        x = batch.signal  # (B, C, T)
+        b, c, _ = x.shape
+        p, s = self.n_patches, self.stride
+        masked = self.sample_mask(b, x.device)  # (B, P)
+        pred = self.reconstruct(x, masked).float()  # (B, P, C*s)
+        if self.config.norm_target:  # back to signal units with each true patch's statistics
+            target = self.patches(x).float()
+            mu, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)
+            pred = pred * (var + 1e-6).sqrt() + mu
+        out = pred.reshape(b, p, c, s).permute(0, 2, 1, 3).reshape(b, c, p * s)  # (B, C, P*s)
+        out = torch.cat([out, x[..., p * s :]], dim=-1)  # (B, C, T): a tail past P patches
+        mask = torch.zeros(b, x.shape[-1], dtype=torch.bool, device=x.device)
+        mask[:, : p * s] = masked.repeat_interleave(s, dim=1)
+        return {"mask": mask, "output": out}
+
 
 @hookimpl
 def register_objectives() -> list[Spec]:

@@ -7,6 +7,11 @@ with ``None``/NaN, is left out); every full, non-overlapping window of a labelle
 defines its own splits: then the ones named like "train" and "test" are used, or those named by
 ``train_split`` / ``test_split`` (e.g. MIT-BIH's ``DS1`` / ``DS2``).
 
+Classes can be renamed first (``merge = { "~" = "O" }``), restricted (``classes = ["N", "A",
+"O"]``: records of other classes are left out) and scored per record (``aggregate = "record"``:
+the mean of a record's window probabilities, ``"max"``: their maximum), as challenges score.
+With ``ssl-ecg evaluate --cv K`` the train and test records are pooled into K folds.
+
 Side features: heart-rate variability of each window from the R-peaks detected at prepare time
 (:func:`ssl_ecg.tasks.hrv_features`: mean RR, SDNN, RMSSD, pNN50, CVSD, number of beats).
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -56,6 +61,20 @@ class LabelsConfig(Config):
     )  # fmt: skip
     max_classes: int = Field(
         10, ge=2, description="a numeric label with more distinct values than this needs bins"
+    )
+    merge: dict[str, str] = Field(
+        default_factory=dict,
+        description="rename classes before anything else, e.g. { '~' = 'O' } (noisy -> other)",
+    )
+    classes: list[str] | None = Field(
+        None, min_length=2,
+        description="score only these classes (after merge); records of other classes are "
+        "left out; default: every class",
+    )  # fmt: skip
+    aggregate: Literal["window", "record", "max"] = Field(
+        "window",
+        description="score each window, or each record: 'record' = mean of its windows' "
+        "probabilities, 'max' = their maximum per class",
     )
 
     @model_validator(mode="after")
@@ -150,7 +169,17 @@ class LabelsTask:
                 f"values (e.g. {present[0]}), a quantity rather than classes; set bins, e.g. "
                 f"--set 'bins=[{_edge(present)}]', to predict ranges (or raise max_classes)"
             )
-        classes = sorted({str(v) for v in present})
+        values = [None if _missing(v) else cfg.merge.get(str(v), v) for v in values]
+        found = sorted({str(v) for v in values if v is not None})
+        if cfg.classes is not None:
+            absent = [c for c in cfg.classes if c not in found]
+            if absent:
+                raise DataError(
+                    f"{where}: classes {absent} are no value of label '{cfg.label}' (after "
+                    f"merge); its values: {', '.join(found)}"
+                )
+            values = [v if v is not None and str(v) in cfg.classes else None for v in values]
+        classes = list(cfg.classes) if cfg.classes is not None else found
         code = {c: i for i, c in enumerate(classes)}
         n = ctx.n_samples
         named = store.splits(list(cfg.split_fractions), ctx.seed)
@@ -181,8 +210,12 @@ class LabelsTask:
             part.side = hrv_features(part.rpeaks(), store.fs)
             parts.append(part)
         about = f"record label '{cfg.label}', {chosen[0]} -> {chosen[1]}"
+        if cfg.merge:
+            about += "; merged " + ", ".join(f"{a} -> {b}" for a, b in cfg.merge.items())
+        if cfg.classes is not None:
+            about += f"; classes {', '.join(classes)} (records of others left out)"
         return TaskData(parts[0], parts[1], classes, description=about,
-                        side_names=list(HRV_FEATURES))  # fmt: skip
+                        side_names=list(HRV_FEATURES), aggregate=cfg.aggregate)  # fmt: skip
 
 
 @hookimpl

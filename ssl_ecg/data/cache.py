@@ -220,6 +220,49 @@ class _ShardWriter:
             self.file.close()
 
 
+class _Collected:
+    """What a cache holds besides the signal shards, gathered record by record."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.rpeaks: list[np.ndarray] = []
+        self.beats: list[np.ndarray] = []
+        self.beat_labels: list[str] = []
+        self.base = 0  # global sample index of the next record
+
+    def add(self, result: Processed, shard: int, offset: int) -> None:
+        n = result.signal.shape[0]
+        self.records.append({
+            "record_id": result.record_id, "patient_id": result.patient_id,
+            "source": result.source, "source_fs": result.source_fs, "shard": shard,
+            "offset": offset, "start": self.base, "n_samples": n,
+            "present": result.present.tolist(), "flat_leads": result.flat_leads,
+            "labels": result.labels, "fingerprint": result.fingerprint,
+            "n_rpeaks": int(result.rpeaks.size), "n_beats": int(result.beats.size),
+        })  # fmt: skip
+        self.rpeaks.append(result.rpeaks + self.base)
+        self.beats.append(result.beats + self.base)
+        self.beat_labels.extend(result.beat_labels or [""] * result.beats.size)
+        self.base += n
+
+    def save(self, tmp: Path) -> None:
+        """rpeaks.npy, beats.npy, beat_labels.npy, records.json and index.npz into ``tmp``."""
+        records = self.records
+        np.save(tmp / "rpeaks.npy", np.concatenate(self.rpeaks).astype(np.int64))
+        np.save(tmp / "beats.npy", np.concatenate(self.beats).astype(np.int64))
+        np.save(tmp / "beat_labels.npy", np.asarray(self.beat_labels, dtype=str))
+        (tmp / "records.json").write_text(json.dumps(records))
+        np.savez(
+            tmp / "index.npz",
+            start=np.array([r["start"] for r in records], dtype=np.int64),
+            n_samples=np.array([r["n_samples"] for r in records], dtype=np.int64),
+            shard=np.array([r["shard"] for r in records], dtype=np.int32),
+            present=np.array([r["present"] for r in records], dtype=bool),
+            record_id=np.array([r["record_id"] for r in records], dtype=str),
+            patient_id=np.array([r["patient_id"] for r in records], dtype=str),
+        )
+
+
 def build_cache(
     source: RecordSource,
     pre: PreprocessConfig,
@@ -235,20 +278,14 @@ def build_cache(
     keys = source.keys()
     if not keys:
         raise DataError(f"{describe['dataset']['name']}: the dataset has no records")
-    workers = workers or min(os.cpu_count() or 1, len(keys))
-    if len(keys) < 4:
-        workers = 1
+    workers = 1 if len(keys) < 4 else workers or min(os.cpu_count() or 1, len(keys))
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     t0 = time.perf_counter()
     writer = _ShardWriter(tmp)
-    records: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
-    rpeaks: list[np.ndarray] = []
-    beats: list[np.ndarray] = []
-    beat_labels: list[str] = []
-    base = 0  # global sample index of the next record
+    got = _Collected()
+    skipped: list[dict[str, str]] = list(source.skipped())
     try:
         for key, (status, result) in _ordered_map(keys, workers, (source, pre, leads)):
             if on_record is not None:
@@ -259,52 +296,21 @@ def build_cache(
                 skipped.append({"record": key, "reason": str(result)})
                 continue
             assert isinstance(result, Processed)
-            shard, offset = writer.write(result.signal)
-            n = result.signal.shape[0]
-            records.append({
-                "record_id": result.record_id, "patient_id": result.patient_id,
-                "source": result.source, "source_fs": result.source_fs, "shard": shard,
-                "offset": offset, "start": base, "n_samples": n,
-                "present": result.present.tolist(), "flat_leads": result.flat_leads,
-                "labels": result.labels, "fingerprint": result.fingerprint,
-                "n_rpeaks": int(result.rpeaks.size), "n_beats": int(result.beats.size),
-            })  # fmt: skip
-            rpeaks.append(result.rpeaks + base)
-            beats.append(result.beats + base)
-            beat_labels.extend(result.beat_labels or [""] * result.beats.size)
-            base += n
+            got.add(result, *writer.write(result.signal))
         writer.close()
-        if not records:
-            raise DataError(f"every record was skipped as bad; first: {skipped[0]['reason']}")
-        np.save(tmp / "rpeaks.npy", np.concatenate(rpeaks).astype(np.int64))
-        np.save(tmp / "beats.npy", np.concatenate(beats).astype(np.int64))
-        np.save(tmp / "beat_labels.npy", np.asarray(beat_labels, dtype=str))
-        prepared = {r["record_id"] for r in records}
+        if not got.records:
+            first = skipped[len(source.skipped()) :] or skipped
+            raise DataError(f"every record was skipped as bad; first: {first[0]['reason']}")
+        got.save(tmp)
+        prepared = {r["record_id"] for r in got.records}
         splits = {name: [r for r in ids if r in prepared] for name, ids in source.splits().items()}
         meta = {
-            **describe,
-            "format": CACHE_FORMAT,
-            "fs": pre.fs,
-            "leads": leads,
-            "dtype": pre.cache_dtype,
-            "shards": writer.sizes,
-            "n_records": len(records),
-            "n_samples": base,
-            "splits": splits,
-            "skipped": skipped,
+            **describe, "format": CACHE_FORMAT, "fs": pre.fs, "leads": leads,
+            "dtype": pre.cache_dtype, "shards": writer.sizes, "n_records": len(got.records),
+            "n_samples": got.base, "splits": splits, "skipped": skipped,
             "seconds": round(time.perf_counter() - t0, 2),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        (tmp / "records.json").write_text(json.dumps(records))
-        np.savez(
-            tmp / "index.npz",
-            start=np.array([r["start"] for r in records], dtype=np.int64),
-            n_samples=np.array([r["n_samples"] for r in records], dtype=np.int64),
-            shard=np.array([r["shard"] for r in records], dtype=np.int32),
-            present=np.array([r["present"] for r in records], dtype=bool),
-            record_id=np.array([r["record_id"] for r in records], dtype=str),
-            patient_id=np.array([r["patient_id"] for r in records], dtype=str),
-        )
+        }  # fmt: skip
         (tmp / "skipped.json").write_text(json.dumps(skipped, indent=1))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         try:

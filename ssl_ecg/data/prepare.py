@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ssl_ecg.config import PreprocessConfig
 from ssl_ecg.data.cache import CACHE_FORMAT, build_cache, cache_root, content_hash
+from ssl_ecg.data.labels import LabelledSource
 from ssl_ecg.data.record import RecordSource
 from ssl_ecg.data.store import Store
 from ssl_ecg.outputs import remove_stale
@@ -65,6 +66,9 @@ def prepare_source(
     folder, leads, desc = cache_folder(dataset, records, pre, recipe_dir)
     if (folder / "meta.json").is_file():
         return Prepared(Store(folder), built=False)
+    if isinstance(records, LabelledSource):  # records and rows of a labels file must match
+        records.check(skip_bad)
+        records.skip = records.skip or skip_bad
     if folder.parent.is_dir():  # a prepare killed mid-way leaves <folder>.tmp-<pid>
         remove_stale(folder.parent, f"{folder.name}.tmp-*")
     columns = (TextColumn(f"[bold]prepare {dataset.name}"), BarColumn(), MofNCompleteColumn(),

@@ -197,8 +197,11 @@ def to_target(positions: np.ndarray, fs_in: float, fs_out: float, n_out: int) ->
     return out[(out >= 0) & (out < n_out)]
 
 
-def process(record: Record, pre: PreprocessConfig, leads: list[str]) -> Processed:
-    """The stored form of one record, or a :class:`DataError` naming its file."""
+def process(
+    record: Record, pre: PreprocessConfig, leads: list[str], rpeaks: bool = True
+) -> Processed:
+    """The stored form of one record, or a :class:`DataError` naming its file (``rpeaks``:
+    detect R-peaks; off where only the signal is needed, e.g. embedding a raw array)."""
     source = record.source or record.record_id
     if record.signal.ndim != 2 or record.signal.shape[0] != len(record.leads):
         raise DataError(
@@ -216,7 +219,7 @@ def process(record: Record, pre: PreprocessConfig, leads: list[str]) -> Processe
             )
         present &= ~flat
         sig[flat] = 0.0
-    rpeaks = detect_rpeaks(record, pre.rpeak_method)
+    peaks = detect_rpeaks(record, pre.rpeak_method) if rpeaks else np.zeros(0, dtype=np.int64)
     sig = bandpass(sig, record.fs, pre.highpass_hz, pre.lowpass_hz, source)
     sig = resample(sig, record.fs, pre.fs, source)
     if pre.normalize == "zscore":
@@ -239,7 +242,7 @@ def process(record: Record, pre: PreprocessConfig, leads: list[str]) -> Processe
         source_fs=float(record.fs),
         signal=np.ascontiguousarray(sig.T.astype(pre.cache_dtype)),
         present=present,
-        rpeaks=to_target(rpeaks, record.fs, pre.fs, n_out),
+        rpeaks=to_target(peaks, record.fs, pre.fs, n_out),
         beats=beats,
         beat_labels=beat_labels,
         labels=dict(record.labels),

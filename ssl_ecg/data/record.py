@@ -47,6 +47,16 @@ class RecordSource:
         """Fingerprint of the source files (paths, sizes, mtimes) for the cache hash."""
         return ""
 
+    def record_id(self, key: str) -> str:
+        """The id of the record ``key`` names, without reading it (default: the key); a labels
+        file (``[data] labels_file``) is matched against it."""
+        return key
+
+    def skipped(self) -> list[dict[str, str]]:
+        """Records the source leaves out on purpose, ``{"record", "reason"}`` each (listed in
+        the cache's ``skipped.json``); default none."""
+        return []
+
     def splits(self) -> dict[str, list[str]]:
         """Dataset-defined splits, name -> record ids (e.g. MIT-BIH DS1/DS2); {} if none."""
         return {}
