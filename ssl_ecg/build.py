@@ -35,6 +35,15 @@ def _call(recipe: Recipe | DataRecipe, component: Component, context: Any) -> An
         raise RecipeError(
             f"{recipe.path}: {component.key} ({component.spec.kind} '{component.name}'): {exc}"
         ) from None
+    except (MemoryError, RuntimeError) as exc:  # e.g. encoder.dim = 1e7: weights too big
+        if not isinstance(exc, MemoryError) and "allocate" not in str(exc):
+            raise
+        fs, window_s = recipe.preprocess.fs, recipe.preprocess.window_s
+        raise RecipeError(
+            f"{recipe.path}: {component.key} ({component.spec.kind} '{component.name}'): out of "
+            f"memory building it; check its sizes (e.g. {component.key}.dim) and the window "
+            f"({round(fs * window_s):,} samples = data.fs {fs:g} Hz x data.window_s {window_s:g} s)"
+        ) from None
 
 
 @dataclasses.dataclass

@@ -275,7 +275,7 @@ def evaluate(
     feature_list = [f.strip() for f in features.split(",") if f.strip()]
     check_request(protocol, fractions, feature_list, comparisons)  # before any work
     m = load_model(model, recipe)
-    data = load_task(task, settings, m, seed, Path.cwd(), data_settings)
+    data = load_task(task, settings, m, seed, Path.cwd(), data_settings, cv=cv > 0)
     summary = run_evaluation(m, task, data, protocol, fractions, out, features=feature_list,
                              compare=comparisons, seed=seed, allow_leakage=allow_leakage,
                              device=device, progress=sys.stderr.isatty(), cv=cv)  # fmt: skip

@@ -12,6 +12,9 @@ from ssl_ecg.specs import Config
 STANDARD_12 = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
 
+MAX_WINDOW_SAMPLES = 1_000_000  # ~1 h at 250 Hz: beyond it a typo, not a window
+
+
 class PreprocessConfig(Config):
     """Keys of ``[data]`` read by the core; every other key belongs to the dataset plugin.
 
@@ -66,6 +69,12 @@ class PreprocessConfig(Config):
             raise ValueError("highpass_hz must be below lowpass_hz")
         if len(self.split_fractions) != 3 or abs(sum(self.split_fractions) - 1) > 1e-6:
             raise ValueError("split_fractions must be 3 numbers (train, val, test) summing to 1")
+        if self.window_s * self.fs > MAX_WINDOW_SAMPLES:
+            raise ValueError(
+                f"window_s x fs = {self.window_s:g} s x {self.fs:g} Hz = "
+                f"{self.window_s * self.fs:.3g} samples per window, more than a model can take "
+                f"({MAX_WINDOW_SAMPLES:,}); ECG windows are seconds long, e.g. window_s = 10"
+            )
         return self
 
     def lead_names(self, available: list[str]) -> list[str]:

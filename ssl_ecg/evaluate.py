@@ -162,10 +162,12 @@ def contract_data(
 
 def load_task(
     name: str, settings: dict[str, Any], model: Model, seed: int, where: Path,
-    data: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None, cv: bool = False,
 ) -> TaskData:  # fmt: skip
     """Build task ``name`` with ``settings``; its data is prepared under the model's contract
-    (``data``: extra dataset keys, e.g. ``labels_file``, for every dataset the task reads)."""
+    (``data``: extra dataset keys, e.g. ``labels_file``, for every dataset the task reads).
+    ``cv``: the task is cross-validated over its train and test windows pooled, so a seeded
+    val share (``split_fractions``, unless set) goes to train: no record is left out."""
     from ssl_ecg.registry import get_registry
     from ssl_ecg.sources import prepare
 
@@ -174,6 +176,10 @@ def load_task(
     except PluginError as exc:
         raise SslEcgError(f"--task: {exc}") from None
     config = task_config(spec, settings)
+    fractions = getattr(config, "split_fractions", None)
+    if cv and "split_fractions" not in settings and fractions and len(fractions) == 3:
+        pooled = [fractions[0] + fractions[1], 0.0, fractions[2]]
+        config = task_config(spec, {**settings, "split_fractions": pooled})
     c = model.contract
 
     def prepare_data(table: dict[str, Any]) -> Any:
@@ -183,8 +189,9 @@ def load_task(
                       prepare_data)  # fmt: skip
     try:
         return spec.factory(config, ctx).load()
-    except RecipeError as exc:
-        raise SslEcgError(f"task {name}: {exc}") from None
+    except RecipeError as exc:  # drop the pseudo recipe path the task's data is named by
+        text = str(exc).removeprefix(f"{where / f'task {name}'}: ")
+        raise SslEcgError(f"task {name}: {text}") from None
 
 
 def task_config(spec: Any, settings: dict[str, Any]) -> Any:

@@ -331,7 +331,14 @@ def recipe_from_dict(doc: dict[str, Any], path: Path, registry: Registry | None 
             raise RecipeError(f"{key}: unknown table{hint or '; tables are: ' + ', '.join(TABLES)}")
         for required in ("data", "encoder", "objective"):
             if required not in doc:
-                raise RecipeError(f"[{required}]: table is missing")
+                hint = (
+                    "; a recipe with only [data] is for `ssl-ecg data prepare/info/validate`, "
+                    "`evaluate --set data.KEY` and `embed`; training needs [encoder] and "
+                    "[objective] too"
+                    if set(doc) == {"data"}
+                    else ""
+                )
+                raise RecipeError(f"[{required}]: table is missing{hint}")
         sources, pre = _data(registry, doc["data"])
         encoder, _ = _component(registry, "encoder", doc["encoder"], "encoder")
         objective, _ = _component(registry, "objective", doc["objective"], "objective")

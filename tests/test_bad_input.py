@@ -121,3 +121,23 @@ def test_missing_leads_are_masked_or_refused() -> None:
         process(_record(250.0, ["I", "II"]), PreprocessConfig(missing_leads="error"), ["II", "V1"])
     with pytest.raises(DataError, match="has none of the requested leads"):
         process(_record(250.0, ["I"]), PreprocessConfig(), ["V1"])
+
+
+def test_a_rate_too_high_to_hold_a_window_is_one_line() -> None:
+    """data.fs = 1e12: refused by the recipe check before anything is allocated."""
+    recipe = str(Path(__file__).resolve().parents[1] / "recipes" / "hybrid.toml")
+    result = CliRunner().invoke(app, ["validate", recipe, "--set", "data.fs=1e12"])
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("error: ")
+    assert "samples per window" in line and "window_s" in line
+
+
+def test_a_model_too_big_to_allocate_is_one_line() -> None:
+    """encoder.dim = 3,000,000: the weights cannot be allocated; an error naming the component."""
+    recipe = str(Path(__file__).resolve().parents[1] / "recipes" / "hybrid.toml")
+    result = CliRunner().invoke(app, ["validate", recipe, "--set", "encoder.dim=3000000"])
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("error: ")
+    assert "out of memory building it" in line and "encoder.dim" in line

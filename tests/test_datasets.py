@@ -234,6 +234,7 @@ def test_wfdb_folder_finds_records_recursively(tmp_path: Path) -> None:
     assert np.allclose(rec.signal, a, atol=1 / 200) and rec.fs == 250.0
     by_patient = source("wfdb", tmp_path, root="db", patient_key="Patient")
     assert {by_patient.load(k).patient_id for k in ds.keys()} == {"p1"}  # noqa: SIM118
+    assert by_patient.load("sub/a").labels == {"rhythm": "AF"}, "the patient id is not a label"
     before = ds.identity()
     hea = root / "sub" / "a.hea"
     os.utime(hea, ns=(hea.stat().st_atime_ns, hea.stat().st_mtime_ns + 10**9))

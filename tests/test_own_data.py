@@ -75,6 +75,8 @@ def test_labels_file_needs_every_record_or_skip_bad(folder: Path) -> None:
     assert "1 record(s) of the data have no row (A00011)" in line and "--skip-bad" in line
     ok = runner.invoke(app, ["data", "prepare", recipe, "--skip-bad"])
     assert ok.exit_code == 0, ok.output
+    again = runner.invoke(app, ["data", "prepare", recipe])  # the cache built skipping exists
+    assert again.exit_code == 2 and "have no row (A00011)" in again.stderr
     info = json.loads(runner.invoke(app, ["data", "info", recipe, "--json"]).stdout)
     assert info["records"] == 11 and info["leads"] == ["II"]
     assert [s["record"] for s in info["skipped"]] == ["A00011"]
@@ -115,7 +117,7 @@ def test_cv_at_record_level_then_embed(folder: Path, model: Path, monkeypatch) -
         "evaluate", str(model), "--task", "labels", "--set", f"dataset={dataset}",
         "--set", "label=rhythm", "--set", "aggregate=record", "--set", 'merge={"~" = "O"}',
         "--set", "data.labels_file=REFERENCE.csv", "--set", "data.skip_unlabelled=true",
-        "--set", "split_fractions=[0.5, 0.0, 0.5]", "--cv", "3", "--out", str(out),
+        "--cv", "3", "--out", str(out),  # the val share of the split is pooled too
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "results.json").read_text())
@@ -138,8 +140,8 @@ def test_cv_at_record_level_then_embed(folder: Path, model: Path, monkeypatch) -
     z = np.load(emb)
     assert z["embedding"].shape[1] == 32 and set(z["label:rhythm"]) == {"N", "A"}
     per = folder / "per_record.npz"
-    assert runner.invoke(app, ["embed", str(model), "own.toml", "-o", str(per), "--per",
-                               "record"]).exit_code == 0  # fmt: skip
+    assert runner.invoke(app, ["embed", str(model), "own.toml", "-o", str(per), "--per", "record",
+                               "--set", "data.skip_unlabelled=true"]).exit_code == 0  # fmt: skip
     assert np.load(per)["embedding"].shape[0] == 11
 
     import wfdb
@@ -152,6 +154,16 @@ def test_cv_at_record_level_then_embed(folder: Path, model: Path, monkeypatch) -
     mine = z["record_id"] == "A00003"
     assert vectors.shape == (mine.sum(), 32)
     np.testing.assert_allclose(vectors, z["embedding"][mine], atol=1e-5)
+
+
+def test_a_task_dataset_root_that_does_not_exist_is_one_line(tmp_path: Path, model: Path) -> None:
+    dataset = f'dataset={{name="wfdb", root="{tmp_path / "nope"}"}}'
+    result = runner.invoke(app, ["evaluate", str(model), "--task", "labels", "--set", "label=x",
+                                 "--set", dataset])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert line.startswith(f"error: task labels: data: {tmp_path / 'nope'}: folder not found")
+    assert line.count("task labels") == 1 and len(line.splitlines()) == 1
 
 
 def test_data_keys_the_model_fixes_are_refused(folder: Path, model: Path) -> None:

@@ -77,12 +77,15 @@ class WfdbFolder(RecordSource):
     def load(self, key: str) -> Record:
         rec = read_record(self.root / key)
         labels = parse_comments(rec.comments)
+        patient = self._patient(key, labels, rec.source)
+        if self.config.patient_key:  # the patient id, not a label to predict
+            labels = {k: v for k, v in labels.items() if k != self.config.patient_key.lower()}
         return Record(
             signal=rec.signal,
             fs=rec.fs,
             leads=rec.leads,
             record_id=key,
-            patient_id=self._patient(key, labels, rec.source),
+            patient_id=patient,
             labels=labels,
             source=rec.source,
         )

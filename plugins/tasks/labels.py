@@ -10,7 +10,8 @@ defines its own splits: then the ones named like "train" and "test" are used, or
 Classes can be renamed first (``merge = { "~" = "O" }``), restricted (``classes = ["N", "A",
 "O"]``: records of other classes are left out) and scored per record (``aggregate = "record"``:
 the mean of a record's window probabilities, ``"max"``: their maximum), as challenges score.
-With ``ssl-ecg evaluate --cv K`` the train and test records are pooled into K folds.
+With ``ssl-ecg evaluate --cv K`` the train and test records are pooled into K folds (the
+val share of ``split_fractions``, unless set, goes to train: every record is used).
 
 Side features: heart-rate variability of each window from the R-peaks detected at prepare time
 (:func:`ssl_ecg.tasks.hrv_features`: mean RR, SDNN, RMSSD, pNN50, CVSD, number of beats).

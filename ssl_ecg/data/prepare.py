@@ -63,12 +63,12 @@ def prepare_source(
     workers: int = 0, skip_bad: bool = False, progress: bool = False,
 ) -> Prepared:  # fmt: skip
     """A source's prepared data, built if no up-to-date cache exists."""
+    if isinstance(records, LabelledSource):  # records and rows of a labels file must match,
+        records.check(skip_bad)  # also when a cache built with skipping is reused
+        records.skip = records.skip or skip_bad
     folder, leads, desc = cache_folder(dataset, records, pre, recipe_dir)
     if (folder / "meta.json").is_file():
         return Prepared(Store(folder), built=False)
-    if isinstance(records, LabelledSource):  # records and rows of a labels file must match
-        records.check(skip_bad)
-        records.skip = records.skip or skip_bad
     if folder.parent.is_dir():  # a prepare killed mid-way leaves <folder>.tmp-<pid>
         remove_stale(folder.parent, f"{folder.name}.tmp-*")
     columns = (TextColumn(f"[bold]prepare {dataset.name}"), BarColumn(), MofNCompleteColumn(),
