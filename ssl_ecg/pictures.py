@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import textwrap
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +102,9 @@ def load_run_objective(run_dir: Path, recipe_path: Path | None) -> tuple[Recipe,
     """The run's trained objective (its last checkpoint) and the recipe whose data to show."""
     from ssl_ecg.build import build_model
     from ssl_ecg.checkpoint import load_checkpoint, load_state
+    from ssl_ecg.data.cache import read_json
     from ssl_ecg.export import checkpoint_recipe
-    from ssl_ecg.recipe import load_recipe
+    from ssl_ecg.recipe import load_recipe, recipe_from_dict
 
     ckpt = run_dir / "checkpoints" / "last.pt"
     if not ckpt.is_file():
@@ -110,13 +112,15 @@ def load_run_objective(run_dir: Path, recipe_path: Path | None) -> tuple[Recipe,
                           "folder `ssl-ecg train` wrote")  # fmt: skip
     state = load_checkpoint(ckpt)
     trained = checkpoint_recipe(state, ckpt)
-    recipe = load_recipe(recipe_path) if recipe_path else trained
-    data = run_dir / "data.json"
-    n_patients = None
-    if data.is_file():
-        import json
-
-        n_patients = json.loads(data.read_text()).get("n_patients")
+    data_file = run_dir / "data.json"
+    fix = "the run directory is damaged; train it again"
+    data = read_json(data_file, fix, SslEcgError) if data_file.is_file() else {}
+    if recipe_path:
+        recipe = load_recipe(recipe_path)
+    else:  # the trained recipe, its relative data paths read from where it was written
+        where = Path(data.get("recipe_file") or run_dir / "recipe.toml")
+        recipe = recipe_from_dict(tomllib.loads(state["recipe"]), where)
+    n_patients = data.get("n_patients")
     from ssl_ecg.sources import recipe_leads
 
     built = build_model(trained, recipe_leads(recipe), n_patients)

@@ -94,6 +94,7 @@ def pretraining_data(recipe: Recipe, prepared: list[Prepared], windows: MixedWin
         "records": [f"{s['name']}:{r}" for s in sources for r in s["records"]],
         "patients": [f"{s['name']}:{p}" for s in sources for p in s["patients"]],
         "n_patients": n_patients,  # patients of the prepared data (objectives' context)
+        "recipe_file": str(recipe.path.resolve()),  # relative data paths resolve against it
     }
 
 

@@ -88,3 +88,28 @@ def test_mae_reconstruction_masks_its_ratio_and_keeps_shape(runs: dict[str, Path
     rec = objective.reconstruction(batch)
     assert step == 3 and rec["output"].shape == batch.signal.shape
     assert abs(rec["mask"].float().mean().item() - objective.config.mask_ratio) < 0.1
+
+
+def test_show_reconstruction_finds_relative_data_from_another_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's recipe names its data relative to the recipe file, not to the run folder."""
+    import json
+
+    import numpy as np
+
+    project = tmp_path / "project"
+    project.mkdir()
+    signal = np.random.default_rng(0).normal(size=(3, 1, 2000)).astype("f4")  # (N, C, T)
+    np.save(project / "ecg.npy", signal)
+    (project / "ecg.json").write_text(json.dumps({"fs": 100, "leads": ["II"]}))
+    recipe = RECIPE.replace('name = "synthetic"\nn_records = 3\nduration_s = 10.0',
+                            'name = "numpy"\npath = "ecg.npy"')  # fmt: skip
+    (project / "r.toml").write_text(recipe.replace("{objective}", "mae").replace("{views}", ""))
+    monkeypatch.chdir(project)
+    done = runner.invoke(app, ["train", "r.toml", "--run-dir", str(tmp_path / "run")])
+    assert done.exit_code == 0, done.output
+    monkeypatch.chdir(tmp_path)
+    out = runner.invoke(app, ["show-reconstruction", "run", "-o", "recon.png"])
+    assert out.exit_code == 0, out.output
+    assert _png(tmp_path / "recon.png")[0] > 300
