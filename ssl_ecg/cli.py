@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import traceback
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -418,10 +419,21 @@ def data_prepare(
         name = meta["dataset"]["name"]
         err_console.print(f"{name}: {meta['n_records']} records {verb}: {result.store.folder}")
         if meta["skipped"]:
+            reasons = Counter(_reason_kind(s.get("reason", "")) for s in meta["skipped"])
+            what = ", ".join(f"{n} {kind}" for kind, n in reasons.most_common())
             err_console.print(
-                f"[yellow]skipped {len(meta['skipped'])} bad record(s)[/yellow], "
-                f"listed in {result.store.folder / 'skipped.json'}"
+                f"[yellow]skipped {len(meta['skipped'])}: {what}[/yellow]; first: "
+                f"{meta['skipped'][0].get('record')} ({meta['skipped'][0].get('reason')}); "
+                f"all in {result.store.folder / 'skipped.json'}"
             )
+
+
+def _reason_kind(reason: str) -> str:
+    if reason.startswith("no row in"):
+        return "record(s) without a label"
+    if reason.startswith("id of the labels file"):
+        return "label id(s) matching no record"
+    return "unreadable or bad record(s)"
 
 
 @data_app.command("info")

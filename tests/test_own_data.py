@@ -75,6 +75,7 @@ def test_labels_file_needs_every_record_or_skip_bad(folder: Path) -> None:
     assert "1 record(s) of the data have no row (A00011)" in line and "--skip-bad" in line
     ok = runner.invoke(app, ["data", "prepare", recipe, "--skip-bad"])
     assert ok.exit_code == 0, ok.output
+    assert "skipped 1: 1 record(s) without a label" in " ".join(ok.stderr.split())
     again = runner.invoke(app, ["data", "prepare", recipe])  # the cache built skipping exists
     assert again.exit_code == 2 and "have no row (A00011)" in again.stderr
     info = json.loads(runner.invoke(app, ["data", "info", recipe, "--json"]).stdout)
