@@ -162,10 +162,13 @@ def check_encoder(component: Spec | str, settings: dict[str, Any] | None = None)
 
 
 # ------------------------------------------------------------------ augmentations
-def check_augmentation(component: Spec | str, settings: dict[str, Any] | None = None) -> None:
+def check_augmentation(
+    component: Spec | str, settings: dict[str, Any] | None = None
+) -> tuple[Batch, Batch]:
     """Keeps shape/dtype/device, is batched and seeded (same generator seed -> same output,
     another -> another), changes the signal, never modifies its input, keeps the lead mask
-    (B, C) and R-peaks (B, K) consistent, and ``p = 0`` leaves the signal alone."""
+    (B, C) and R-peaks (B, K) consistent, and ``p = 0`` leaves the signal alone. Returns the
+    clean synthetic batch and its augmented version (generator seed 1)."""
     spec = _spec("augmentation", component)
     config = _config(spec, settings)
     aug = spec.factory(config, AugmentationContext(FS, T))
@@ -216,6 +219,7 @@ def check_augmentation(component: Spec | str, settings: dict[str, Any] | None = 
             spec,
             "p = 0 must leave every sample unchanged",
         )
+    return batch, a
 
 
 def _check_rpeaks(out: Batch, spec: Spec) -> None:
@@ -342,10 +346,10 @@ def _encoder_of(obj: Objective, given: Encoder) -> nn.Module:
 # ------------------------------------------------------------------ datasets
 def check_dataset(
     component: Spec | str, settings: dict[str, Any] | None = None, root: Path | None = None
-) -> None:
+) -> list[Any]:
     """Yields Records (float32 (C, T), leads among the source's, fs > 0, ids set), the same
     records twice over, and a stable ``identity()``. ``root`` is the folder relative settings
-    resolve against (a tmp_path in a test)."""
+    resolve against (a tmp_path in a test). Returns the first (up to 3) records."""
     from ssl_ecg.config import PreprocessConfig
     from ssl_ecg.data.record import DatasetContext, Record, RecordSource
 
@@ -396,6 +400,7 @@ def check_dataset(
         spec,
         "identity() must be stable (the cache key depends on it)",
     )
+    return first
 
 
 def _take(it: Any, n: int) -> Any:
@@ -482,9 +487,10 @@ def check_task(component: Spec | str, settings: dict[str, Any], context: Any) ->
 # ------------------------------------------------------------------ baselines
 def check_baseline(
     component: Spec | str, task: Any, settings: dict[str, Any] | None = None
-) -> None:
+) -> np.ndarray:
     """``fit`` on the training windows, then ``transform`` gives finite float (N, D) features,
-    the same for the same windows. ``task`` is TaskData (e.g. from :func:`check_task`)."""
+    the same for the same windows. ``task`` is TaskData (e.g. from :func:`check_task`).
+    Returns the test windows' features."""
     from ssl_ecg.tasks import BaselineContext
 
     spec = _spec("baseline", component)
@@ -500,3 +506,4 @@ def check_baseline(
     )
     _ensure(np.isfinite(f).all(), spec, "features must be finite")
     _ensure(np.array_equal(f, base.transform(task.test)), spec, "transform must be deterministic")
+    return f

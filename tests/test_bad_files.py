@@ -129,7 +129,9 @@ def test_a_text_file_as_checkpoint_fails_evaluate_with_one_line(
     last = run_copy / "checkpoints" / "last.pt"
     last.write_bytes(b"\x00\x01 garbage " * 100)
     args = ["evaluate", str(run_copy), "--task", "labels", "--out", str(tmp_path / "res")]
-    cli_fails(args, last)
+    line = cli_fails(args, last)
+    assert "not a readable checkpoint" in line and "ssl-ecg train" in line
+    assert not (tmp_path / "res" / "results.json").exists(), "no result from a broken model"
 
 
 @pytest.mark.parametrize("key", ["optimizer", "objective", "rng", "step"])
@@ -286,7 +288,9 @@ def test_evaluate_of_an_export_without_weights_is_one_line(
     weights = export_copy / "encoder.safetensors"
     weights.unlink()
     args = ["evaluate", str(export_copy), "--task", "labels", "--out", str(tmp_path / "r")]
-    cli_fails(args, weights)
+    line = cli_fails(args, weights)
+    assert "not found" in line and "ssl-ecg export" in line  # the fix: export again
+    assert not (tmp_path / "r" / "results.json").exists()
 
 
 def test_export_refuses_a_damaged_data_json(run_copy: Path, tmp_path: Path) -> None:
@@ -429,7 +433,8 @@ def test_data_info_of_a_damaged_cache_is_one_line(
     file = damage(cache)
     sets = [*CACHE_SETS, f'data.cache_dir="{cache.parent}"']
     args = ["data", "info", str(HYBRID)] + [x for s in sets for x in ("--set", s)]
-    cli_fails(args, file)
+    line = cli_fails(args, file)
+    assert "the cache is damaged: delete the folder" in line and str(cache) in line
 
 
 def test_the_undamaged_cache_copy_opens(cache: Path) -> None:  # guards the tests above
@@ -474,7 +479,8 @@ def test_a_wfdb_header_fs_is_read_as_written(tmp_path: Path) -> None:
 def test_prepare_of_a_wfdb_folder_with_fs_abc_is_one_line(tmp_path: Path) -> None:
     hea = set_fs(write_wfdb(tmp_path / "db"), "abc")
     recipe = write_recipe(tmp_path, 'name = "wfdb"\nroot = "db"')
-    cli_fails(["data", "prepare", str(recipe)], hea)
+    line = cli_fails(["data", "prepare", str(recipe)], hea)
+    assert "sampling frequency 'abc'" in line and "--skip-bad" in line
 
 
 # ------------------------------------------------------------------ Challenge .mat records

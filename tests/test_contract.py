@@ -47,12 +47,14 @@ def test_registry_holds_every_kind_used_by_recipes() -> None:
 
 @pytest.mark.parametrize("spec", specs("encoder"), ids=lambda s: s.name)
 def test_encoder_conforms(spec: Spec) -> None:
-    check_encoder(spec)
+    enc = check_encoder(spec)
+    assert enc.embed_dim > 0 and sum(p.numel() for p in enc.parameters()) > 0
 
 
 @pytest.mark.parametrize("spec", specs("augmentation"), ids=lambda s: s.name)
 def test_augmentation_conforms(spec: Spec) -> None:
-    check_augmentation(spec)
+    clean, out = check_augmentation(spec)
+    assert out.signal.shape == clean.signal.shape and not torch.equal(out.signal, clean.signal)
 
 
 @pytest.mark.parametrize("enc_spec", specs("encoder"), ids=lambda s: s.name)
@@ -128,7 +130,9 @@ def _task_settings(name: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("spec", specs("task"), ids=lambda s: s.name)
 def test_task_conforms(spec: Spec, tmp_path: Path) -> None:
-    check_task(spec, _task_settings(spec.name), task_context(tmp_path))
+    data = check_task(spec, _task_settings(spec.name), task_context(tmp_path))
+    assert len(data.train) > 0 and len(data.test) > 0 and len(data.classes) >= 2
+    assert not set(data.train.patients.tolist()) & set(data.test.patients.tolist())
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +143,8 @@ def small_task(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.mark.parametrize("spec", specs("baseline"), ids=lambda s: s.name)
 def test_baseline_conforms(spec: Spec, small_task: Any) -> None:
-    check_baseline(spec, small_task)
+    features = check_baseline(spec, small_task)
+    assert features.shape[0] == len(small_task.test) and features.shape[1] > 0
 
 
 # ------------------------------------------------------------------ the kit catches what it claims
