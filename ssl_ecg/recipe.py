@@ -456,14 +456,4 @@ def load_recipe(
 ) -> Recipe:
     """Read, override (``--set``) and validate a recipe file."""
     path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"{path}: recipe file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(toml_error(path, text, exc)) from None
-    except UnicodeDecodeError:
-        raise RecipeError(f"{path}: not a UTF-8 text file") from None
-    apply_overrides(doc, overrides or [], path)
-    return recipe_from_dict(doc, path, registry)
+    return recipe_from_dict(_read(path, overrides), path, registry)

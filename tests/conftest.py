@@ -19,6 +19,23 @@ RECIPES = REPO / "recipes"
 EXAMPLE_PLUGIN = REPO / "examples" / "ssl-ecg-simsiam"
 
 
+# three short synthetic records and a one-block ViT: the smallest recipe that trains
+TINY_DATA_AND_ENCODER = """
+[data]
+name = "synthetic"
+n_records = 3
+duration_s = 10.0
+window_s = 2.0
+fs = 100.0
+[encoder]
+name = "vit1d"
+patch = 20
+dim = 32
+depth = 1
+heads = 2
+"""
+
+
 def data_root() -> Path:
     """Real PhysioNet data: $SSL_ECG_TEST_DATA, default ../shared/data beside the repo."""
     return Path(os.environ.get("SSL_ECG_TEST_DATA", REPO.parent / "shared" / "data"))

@@ -6,31 +6,22 @@ import ast
 from pathlib import Path
 
 import pytest
+from conftest import TINY_DATA_AND_ENCODER
 
 from ssl_ecg.data.record import RecordSource
 from ssl_ecg.recipe import load_recipe
 from ssl_ecg.train import train
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = """
-[data]
-name = "synthetic"
-n_records = 3
-duration_s = 10.0
-window_s = 2.0
-fs = 100.0
-[encoder]
-name = "vit1d"
-patch = 20
-dim = 32
-depth = 1
-heads = 2
-[objective]
+RECIPE = (
+    TINY_DATA_AND_ENCODER
+    + """[objective]
 name = "mae"
 [train]
 steps = 2
 batch_size = 8
 """
+)
 
 
 def imported_modules(path: Path) -> set[str]:

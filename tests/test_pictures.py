@@ -6,25 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import TINY_DATA_AND_ENCODER
 from typer.testing import CliRunner
 
 from ssl_ecg.cli import app
 
 runner = CliRunner()
-RECIPE = """
-[data]
-name = "synthetic"
-n_records = 3
-duration_s = 10.0
-window_s = 2.0
-fs = 100.0
-[encoder]
-name = "vit1d"
-patch = 20
-dim = 32
-depth = 1
-heads = 2
-[[augmentations]]
+RECIPE = (
+    TINY_DATA_AND_ENCODER
+    + """[[augmentations]]
 name = "gaussian_noise"
 [[augmentations]]
 name = "time_shift"
@@ -35,6 +25,7 @@ name = "{objective}"
 steps = 3
 batch_size = 8
 """
+)
 
 
 def _png(path: Path) -> tuple[int, int]:

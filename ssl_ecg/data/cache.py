@@ -52,16 +52,24 @@ class FileSchema(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
 
 
-def read_json(file: Path, fix: str, error: type[SslEcgError] = DataError) -> Any:
-    """The parsed JSON of ``file``; a missing, unreadable or malformed file is one ``error``
-    line naming it, ending with ``fix`` (what to do about it)."""
+def read_text(
+    file: Path, fix: str, error: type[SslEcgError] = DataError, encoding: str = "utf-8"
+) -> str:
+    """The text of ``file``; a missing or unreadable file is one ``error`` line naming it,
+    ending with ``fix`` (what to do about it)."""
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding=encoding)
     except FileNotFoundError:
         raise error(f"{file}: not found; {fix}") from None
     except (OSError, UnicodeDecodeError) as exc:
         why = getattr(exc, "strerror", None) or type(exc).__name__
         raise error(f"{file}: cannot read it ({why}); {fix}") from None
+
+
+def read_json(file: Path, fix: str, error: type[SslEcgError] = DataError) -> Any:
+    """The parsed JSON of ``file``; a missing, unreadable or malformed file is one ``error``
+    line naming it, ending with ``fix`` (what to do about it)."""
+    text = read_text(file, fix, error)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -19,6 +19,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from ssl_ecg.data.cache import read_text
 from ssl_ecg.data.record import Record, RecordSource
 from ssl_ecg.errors import DataError
 
@@ -40,13 +41,8 @@ def _value(cell: str) -> Any:
 
 def _rows(file: Path) -> list[list[str]]:
     """The file's non-empty rows, delimiter (comma, tab, semicolon) sniffed."""
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{file}: labels file not found; set data.labels_file to a CSV") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        why = getattr(exc, "strerror", None) or type(exc).__name__
-        raise DataError(f"{file}: cannot read the labels file ({why})") from None
+    fix = "data.labels_file names the labels file, a CSV or TSV of record id, labels"
+    text = read_text(file, fix, DataError, encoding="utf-8-sig")
     try:
         dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
     except csv.Error:
