@@ -116,7 +116,7 @@ def show(recipe: RecipeArg, set_: SetOpt = None) -> None:
     from ssl_ecg.recipe import load_recipe
 
     r = load_recipe(recipe, set_)
-    typer.echo(r.to_toml())
+    typer.echo(r.to_toml(origins=True))
     unset = r.unset()
     if unset:  # TOML has no null: say which settings are left at None (e.g. "all records")
         typer.echo("# left unset (None, the component's default):\n#   " + "\n#   ".join(unset))

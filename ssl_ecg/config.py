@@ -118,13 +118,35 @@ class SourceConfig(Config):
 
 
 class TrainConfig(Config):
-    """The ``[train]`` table."""
+    """The ``[train]`` table. An objective may declare its paper's values for some of these keys
+    (``Spec.train_defaults``); the recipe's own keys override them one by one, and a recipe that
+    sets ``optimizer``, ``lr`` or ``base_lr`` replaces them all (its own optimizer)."""
 
     steps: int = Field(1000, ge=1)
     batch_size: int = Field(64, ge=2)
-    lr: float = Field(1e-3, gt=0)
+    optimizer: Literal["adamw", "adam", "lars", "sgd"] = Field(
+        "adamw", description="timm optimizer; weight decay skips biases and norm weights"
+    )
+    lr: float = Field(1e-3, gt=0, description="peak learning rate (unless base_lr is set)")
+    base_lr: float | None = Field(
+        None, gt=0, description="peak learning rate per 256 samples: lr = base_lr x "
+        "batch_size / 256 (the linear scaling rule of MAE, SimCLR); replaces lr when set",
+    )  # fmt: skip
+    betas: list[float] = Field(
+        [0.9, 0.999], min_length=2, max_length=2, description="Adam(W) betas"
+    )
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD / LARS momentum")
     weight_decay: float = Field(0.05, ge=0)
+    schedule: Literal["cosine", "constant"] = Field(
+        "cosine", description="after warmup: cosine decay to lr x lr_floor, or constant"
+    )
+    lr_floor: float = Field(
+        0.01, ge=0, le=1, description="cosine ends (and warmup starts) at lr x lr_floor"
+    )
     warmup_steps: int = Field(0, ge=0)
+    warmup_fraction: float | None = Field(
+        None, ge=0, lt=1, description="warmup as a share of steps; replaces warmup_steps when set"
+    )
     grad_clip: float = Field(1.0, ge=0, description="max gradient norm; 0 turns clipping off")
     seed: int = 0
     log_every: int = Field(10, ge=1)
@@ -138,8 +160,30 @@ class TrainConfig(Config):
             raise ValueError(f"'{value}' is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
         return value
 
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, value: list[float]) -> list[float]:
+        if not all(0 <= b < 1 for b in value):
+            raise ValueError(f"betas = {value}: each must be in [0, 1), e.g. [0.9, 0.95]")
+        return value
+
     save_steps: list[int] = Field(
         default_factory=list,
         description="also keep the weights at these steps (0 = the random init), as "
         "checkpoints/step_NNNNNNN.pt: for learning curves",
     )
+
+    def peak_lr(self) -> float:
+        """The learning rate after warmup: ``base_lr x batch_size / 256`` or ``lr``."""
+        return self.base_lr * self.batch_size / 256 if self.base_lr is not None else self.lr
+
+    def warmup(self) -> int:
+        """Warmup length in optimizer steps."""
+        if self.warmup_fraction is not None:
+            return round(self.warmup_fraction * self.steps)
+        return self.warmup_steps
+
+
+# Keys of [train] that say the same thing two ways: a recipe that sets one drops the other
+# from an objective's defaults; setting both in one recipe is an error.
+TRAIN_ALTERNATIVES = (("lr", "base_lr"), ("warmup_steps", "warmup_fraction"))

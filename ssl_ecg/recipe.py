@@ -16,7 +16,7 @@ from typing import Any, get_args, get_origin
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
-from ssl_ecg.config import PreprocessConfig, SourceConfig, TrainConfig
+from ssl_ecg.config import TRAIN_ALTERNATIVES, PreprocessConfig, SourceConfig, TrainConfig
 from ssl_ecg.errors import PluginError, RecipeError, did_you_mean
 from ssl_ecg.registry import Registry, get_registry
 from ssl_ecg.specs import Config, Spec
@@ -107,6 +107,9 @@ class Recipe(DataRecipe):
     augmentations: tuple[Component, ...] = ()
     objective: Component = None  # type: ignore[assignment]
     train: TrainConfig = None  # type: ignore[assignment]
+    # where each [train] value came from: "recipe", the objective's paper ("objective ..."),
+    # or absent (the core's default)
+    train_origin: dict[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     def resolved(self) -> dict[str, Any]:
         """The full recipe as plain data, defaults filled in (what ``ssl-ecg show`` prints)."""
@@ -115,13 +118,34 @@ class Recipe(DataRecipe):
             "encoder": self.encoder.resolved(),
             "augmentations": [a.resolved() for a in self.augmentations],
             "objective": self.objective.resolved(),
-            "train": _plain(self.train.model_dump(mode="json")),
+            "train": _plain(self.train.model_dump(mode="json", exclude=self._unused_train())),
         }
         return out
 
-    def to_toml(self) -> str:
-        """The resolved recipe as TOML text."""
-        return tomli_w.dumps(self.resolved())
+    def _unused_train(self) -> set[str]:
+        """[train] keys that an alternative replaces (lr when base_lr is set): left out of the
+        resolved recipe, so that it reads back as the same recipe."""
+        t = self.train
+        return {a for a, b in TRAIN_ALTERNATIVES if getattr(t, b) is not None}
+
+    def to_toml(self, origins: bool = False) -> str:
+        """The resolved recipe as TOML text; ``origins`` comments each ``[train]`` value with
+        where it came from (the recipe, the objective's paper, or the core's default)."""
+        text = tomli_w.dumps(self.resolved())
+        if not origins:
+            return text
+        lines, table = [], ""
+        for line in text.splitlines():
+            if line.startswith("["):
+                table = line.strip()
+            elif table == "[train]" and " = " in line:
+                key = line.split(" = ", 1)[0].strip()
+                note = self.train_origin.get(key, "default")
+                if key == "base_lr":
+                    note += f"; peak lr = base_lr x batch_size / 256 = {self.train.peak_lr():.3g}"
+                line = f"{line}  # {note}"
+            lines.append(line)
+        return "\n".join(lines) + "\n"
 
     def unset(self) -> list[str]:
         """Dotted keys whose value is None (TOML has no null, so ``to_toml`` leaves them out)."""
@@ -349,13 +373,31 @@ def recipe_from_dict(doc: dict[str, Any], path: Path, registry: Registry | None 
             _component(registry, "augmentation", a, f"augmentations[{i}]")[0]
             for i, a in enumerate(augs_raw)
         )
-        train_raw = doc.get("train", {})
-        if not isinstance(train_raw, dict):
-            raise RecipeError("train: must be a table")
-        train = _validate(TrainConfig, train_raw, "train")
+        train, origin = train_config(doc.get("train", {}), objective)
     except RecipeError as exc:
         raise RecipeError(f"{path}: {exc}") from None
-    return Recipe(path, sources, pre, train.seed, encoder, augs, objective, train)
+    return Recipe(path, sources, pre, train.seed, encoder, augs, objective, train, origin)
+
+
+def train_config(raw: Any, objective: Component) -> tuple[TrainConfig, dict[str, str]]:
+    """``[train]``: the objective's published settings (``Spec.train_defaults``) under the
+    recipe's own keys, and where each value came from. The defaults are one optimizer: a recipe
+    that names its own optimizer or learning rate drops all of them (LARS at an Adam learning
+    rate is no one's setting)."""
+    if not isinstance(raw, dict):
+        raise RecipeError("train: must be a table")
+    own_optimizer = bool(set(raw) & {"optimizer", "lr", "base_lr"})
+    defaults = {} if own_optimizer else dict(objective.spec.train_defaults)
+    for a, b in TRAIN_ALTERNATIVES:
+        if a in raw and b in raw:
+            raise RecipeError(f"train.{a} and train.{b}: set one of them, not both")
+        defaults.pop(b if a in raw else a if b in raw else "", None)
+    train = _validate(TrainConfig, {**defaults, **raw}, "train")
+    assert isinstance(train, TrainConfig)
+    source = objective.spec.train_source or "its paper"
+    origin = {k: f"objective {objective.name}: {source}" for k in defaults if k not in raw}
+    origin.update({k: "recipe" for k in raw})
+    return train, origin
 
 
 def _data(registry: Registry, table: Any) -> tuple[tuple[Source, ...], PreprocessConfig]:

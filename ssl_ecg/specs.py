@@ -45,6 +45,12 @@ class Spec:
             kind's context record from :mod:`ssl_ecg.contexts`.
         config: the component's typed settings (a :class:`Config` subclass).
         summary: one line shown by ``ssl-ecg list-plugins``.
+        train_defaults: for an objective, the ``[train]`` settings its paper uses (e.g.
+            ``{"optimizer": "adamw", "betas": [0.9, 0.95], "base_lr": 1.5e-4}``); a recipe's
+            own ``[train]`` keys override them, ``ssl-ecg show`` says where each value came from.
+        train_source: where ``train_defaults`` come from (paper section, repository file).
+        example: small settings for quick runs of the component (the conformance matrix of
+            every objective on every encoder uses them); default: its defaults.
         kind, plugin, distribution, version: stamped by the core at registration.
     """
 
@@ -52,6 +58,11 @@ class Spec:
     factory: Callable[..., Any]
     config: type[Config] = Config
     summary: str = ""
+    train_defaults: dict[str, Any] = dataclasses.field(
+        default_factory=dict, hash=False, compare=False
+    )
+    train_source: str = ""
+    example: dict[str, Any] = dataclasses.field(default_factory=dict, hash=False, compare=False)
     kind: Kind | None = None
     plugin: str = ""
     distribution: str = ""

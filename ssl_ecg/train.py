@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from ssl_ecg import distributed
 from ssl_ecg.build import build_model, check_views
 from ssl_ecg.checkpoint import load_checkpoint, load_state, save_checkpoint
+from ssl_ecg.config import TrainConfig
 from ssl_ecg.data.store import MixedWindows
 from ssl_ecg.errors import SslEcgError
 from ssl_ecg.interfaces import Batch
@@ -56,6 +57,16 @@ def plot_losses(metrics: list[dict[str, float]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The ``[train]`` optimizer (timm's; no weight decay on biases and norm weights)."""
+    from timm.optim import create_optimizer_v2
+
+    name = {"sgd": "momentum"}.get(cfg.optimizer, cfg.optimizer)  # timm's "sgd" is Nesterov
+    extra = {"betas": tuple(cfg.betas)} if cfg.optimizer in ("adam", "adamw") else {}
+    return create_optimizer_v2(model, name, lr=cfg.peak_lr(), weight_decay=cfg.weight_decay,
+                               momentum=cfg.momentum, **extra)  # fmt: skip
 
 
 def source_names(recipe: DataRecipe) -> list[str]:
@@ -121,22 +132,23 @@ def keep_metrics(path: Path, upto: int) -> list[dict[str, float]]:
 
 
 def recipe_change(saved: str, recipe: Recipe) -> str:
-    """The first dotted key whose value differs between a saved resolved recipe and this one."""
+    """The dotted keys (two at most) whose values differ between a saved resolved recipe and
+    this one."""
     import tomllib
 
-    def walk(a: Any, b: Any, key: str) -> str | None:
-        if isinstance(a, dict) and isinstance(b, dict):
-            for k in sorted(set(a) | set(b)):
-                found = walk(a.get(k), b.get(k), f"{key}.{k}" if key else k)
-                if found:
-                    return found
-            return None
-        if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-            return next((f for i, (x, y) in enumerate(zip(a, b, strict=True))
-                         if (f := walk(x, y, f"{key}[{i}]"))), None)  # fmt: skip
-        return None if a == b else f"{key} = {a!r} in the run, {b!r} now"
+    def show(value: Any) -> str:
+        return "unset" if value is None else repr(value)
 
-    return walk(tomllib.loads(saved), recipe.resolved(), "") or "(formatting only)"
+    def walk(a: Any, b: Any, key: str) -> list[str]:
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys = sorted(set(a) | set(b))
+            return [f for k in keys for f in walk(a.get(k), b.get(k), f"{key}.{k}" if key else k)]
+        if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            return [f for i, (x, y) in enumerate(zip(a, b, strict=True))
+                    for f in walk(x, y, f"{key}[{i}]")]  # fmt: skip
+        return [] if a == b else [f"{key} = {show(a)} in the run, {show(b)} now"]
+
+    return "; ".join(walk(tomllib.loads(saved), recipe.resolved(), "")[:2]) or "(formatting only)"
 
 
 def train(
@@ -179,7 +191,6 @@ class _Run:
 
     def __init__(self, recipe: Recipe, run_dir: Path, progress: bool, d: distributed.Dist,
                  device: torch.device) -> None:  # fmt: skip
-        from timm.optim import create_optimizer_v2
         from timm.scheduler import CosineLRScheduler
 
         cfg = recipe.train
@@ -198,11 +209,12 @@ class _Run:
 
             ids = [device] if device.type == "cuda" else None
             self.model = DDP(self.objective, device_ids=ids)
-        self.optimizer = create_optimizer_v2(self.objective, "adamw", lr=cfg.lr,
-                                             weight_decay=cfg.weight_decay)  # fmt: skip
+        self.optimizer = make_optimizer(self.objective, cfg)
+        lr = cfg.peak_lr()
+        floor = 1.0 if cfg.schedule == "constant" else cfg.lr_floor
         self.scheduler = CosineLRScheduler(
-            self.optimizer, t_initial=cfg.steps, warmup_t=cfg.warmup_steps,
-            warmup_lr_init=cfg.lr * 1e-2, lr_min=cfg.lr * 1e-2, t_in_epochs=False,
+            self.optimizer, t_initial=cfg.steps, warmup_t=cfg.warmup(),
+            warmup_lr_init=lr * cfg.lr_floor, lr_min=lr * floor, t_in_epochs=False,
         )  # fmt: skip
         torch.manual_seed(cfg.seed + 7919 * d.rank)  # per-rank randomness (e.g. MAE masks)
         self.gen = torch.Generator().manual_seed(cfg.seed)  # data order: the same on every rank
