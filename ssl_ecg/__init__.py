@@ -15,7 +15,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ssl_ecg.errors import DataError, PluginError, RecipeError, SslEcgError, did_you_mean
+from ssl_ecg.errors import (
+    DataError,
+    Incompatible,
+    PluginError,
+    RecipeError,
+    SslEcgError,
+    did_you_mean,
+)
 from ssl_ecg.hookspecs import hookimpl
 from ssl_ecg.specs import Config, Spec
 
@@ -35,6 +42,7 @@ _LAZY = {
     "check_finite": "ssl_ecg.data.preprocess",
     "load_encoder": "ssl_ecg.embed",
     "LoadedEncoder": "ssl_ecg.embed",
+    "sincos_positions": "ssl_ecg.layers",
 }
 
 __all__ = [
@@ -51,6 +59,7 @@ __all__ = [
     "DatasetContext",
     "Encoder",
     "EncoderContext",
+    "Incompatible",
     "LabelledWindows",
     "LoadedEncoder",
     "Objective",
@@ -72,6 +81,7 @@ __all__ = [
     "hrv_features",
     "load_encoder",
     "rr_features",
+    "sincos_positions",
 ]
 
 
@@ -102,6 +112,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the lazy names, eagerly
         Objective,
         ObjectiveContext,
     )
+    from ssl_ecg.layers import sincos_positions
     from ssl_ecg.tasks import (
         HRV_FEATURES,
         RR_FEATURES,

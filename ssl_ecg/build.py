@@ -9,7 +9,13 @@ from typing import Any
 import torch
 
 from ssl_ecg.data.record import DatasetContext, RecordSource
-from ssl_ecg.errors import PluginError, RecipeError, SslEcgError
+from ssl_ecg.errors import (
+    Incompatible,
+    IncompatibleComponents,
+    PluginError,
+    RecipeError,
+    SslEcgError,
+)
 from ssl_ecg.interfaces import (
     AugmentationContext,
     Batch,
@@ -28,7 +34,9 @@ def _call(recipe: Recipe | DataRecipe, component: Component, context: Any) -> An
     try:
         return component.spec.factory(component.config, context)
     except RecipeError as exc:  # already names its key (a nested component)
-        raise RecipeError(f"{recipe.path}: {exc}") from None
+        raise type(exc)(f"{recipe.path}: {exc}") from None
+    except Incompatible as exc:
+        raise IncompatibleComponents(f"{recipe.path}: {component.key}: {exc}") from None
     except SslEcgError as exc:
         raise RecipeError(f"{recipe.path}: {component.key}: {exc}") from None
     except (ValueError, TypeError, NotImplementedError) as exc:
@@ -78,11 +86,19 @@ def build(recipe: Recipe) -> Built:
     return build_model(recipe, recipe_leads(recipe))
 
 
+def build_encoder(recipe: Recipe, leads: list[str]) -> Encoder:
+    """The recipe's encoder alone, for windows of ``leads`` (a random-init baseline: whatever
+    objective the recipe names, even one that would refuse this encoder)."""
+    n_samples = round(recipe.preprocess.window_s * recipe.preprocess.fs)
+    ctx = EncoderContext(len(leads), n_samples, recipe.preprocess.fs)
+    return _call(recipe, recipe.encoder, ctx)
+
+
 def build_model(recipe: Recipe, leads: list[str], n_patients: int | None = None) -> Built:
     """Encoder, augmentations and objective for windows of ``leads`` (no dataset needed)."""
     n_samples = round(recipe.preprocess.window_s * recipe.preprocess.fs)
     fs = recipe.preprocess.fs
-    encoder = _call(recipe, recipe.encoder, EncoderContext(len(leads), n_samples, fs))
+    encoder = build_encoder(recipe, leads)
     augs = [_call(recipe, a, AugmentationContext(fs, n_samples)) for a in recipe.augmentations]
     registry = get_registry()
 

@@ -22,6 +22,16 @@ class PluginError(SslEcgError):
     """A plugin is unknown, broken, duplicated or incompatible."""
 
 
+class Incompatible(PluginError):
+    """A component refuses another it cannot work with (MAE with an encoder that cannot drop
+    tokens, CPC with one whose tokens see the future); the message names both and the way out."""
+
+
+class IncompatibleComponents(RecipeError):
+    """A recipe combines components that refuse each other (raised from :class:`Incompatible`);
+    a benchmark grid skips such a cell and says why."""
+
+
 class DataError(SslEcgError):
     """Input data cannot be read or does not match what the recipe asks for."""
 

@@ -114,7 +114,7 @@ def _recipe_model(
     name: str, recipe_path: Path | None, sets: list[str] | None, settings: dict[str, Any]
 ) -> Model:
     """A random-init encoder, or a baseline, under the data contract of a recipe."""
-    from ssl_ecg.build import build_model
+    from ssl_ecg.build import build_encoder
     from ssl_ecg.recipe import _validate, load_recipe
     from ssl_ecg.registry import get_registry
     from ssl_ecg.runtime import data_contract, seed_everything
@@ -127,8 +127,8 @@ def _recipe_model(
     contract = data_contract(recipe, leads)
     if name == "random":
         seed_everything(recipe.train.seed)
-        built = build_model(recipe, leads)
-        return Model(contract, {}, f"random init ({recipe_path})", encoder=built.encoder.eval())
+        encoder = build_encoder(recipe, leads)
+        return Model(contract, {}, f"random init ({recipe_path})", encoder=encoder.eval())
     spec = get_registry().get("baseline", name)
     config = _validate(spec.config, settings, f"baseline {name}")
     ctx = BaselineContext(float(contract["fs"]), list(leads), recipe.train.seed)

@@ -46,15 +46,35 @@ class Encoder(nn.Module):
     """Base for encoders: ``forward(x: (B, C, T)) -> (B, D)``.
 
     Encoders with a token sequence also implement ``tokens(x) -> (B, N, D)`` where token ``i``
-    covers samples ``[i * token_stride, (i + 1) * token_stride)``. Those that set
+    covers samples ``[i * token_stride - token_origin, (i + 1) * token_stride - token_origin)``
+    (D = ``token_dim`` when set, else ``embed_dim``). Those that set
     ``supports_token_drop`` also accept ``keep`` (B, N_keep) int64 token indices and then encode
     only those tokens, returning (B, N_keep, D) in the order of ``keep`` (MAE-style efficiency);
     the others must be called with ``keep=None``.
+
+    Token layout: by default token ``i`` spans every lead (N = T / token_stride). An encoder
+    that tokenises each lead on its own sets ``lead_tokens = True``: its N = C x T /
+    token_stride tokens are lead-major (token ``l * P + p`` is lead ``l``, patch ``p``, P =
+    T / token_stride), and ``keep`` then keeps the same number of tokens in every lead.
+    ``n_lead_extras`` > 0 says that each lead also has that many extra tokens of its own (e.g.
+    ST-MEM's separator tokens); ``tokens(x, keep, extras=True)`` then returns, per lead, its
+    extras first and its kept patches after: (B, C * (n_lead_extras + N_keep / C), D).
+
+    Autoregressive encoders (contrastive predictive coding) also implement ``local(x) -> (B,
+    N, local_dim)``, per-step features that see no context, and ``context(z) -> (B, N,
+    context_dim)``, where step ``t`` sees steps ``<= t`` only.
     """
 
     embed_dim: int
     token_stride: int | None = None
+    token_dim: int | None = None  # width of tokens() when it differs from embed_dim (pooling)
+    # token i is centred on sample i * token_stride + token_stride / 2 - token_origin: 0 for
+    # patch tokens; token_stride // 2 for a CNN whose padded convolutions centre token i on
+    # sample i * token_stride (its patch is then [i s - s/2, i s + s/2))
+    token_origin: int = 0
     supports_token_drop: bool = False
+    lead_tokens: bool = False
+    n_lead_extras: int = 0
 
     def tokens(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no token sequence")
@@ -147,6 +167,7 @@ class Objective(nn.Module):
 
     def reconstruction(self, batch: Batch) -> dict[str, torch.Tensor] | None:
         """For pictures (``ssl-ecg show-reconstruction``): an objective that predicts masked
-        signal returns ``{"mask": (B, T) bool, True where hidden, "output": (B, C, T)}`` for
-        ``batch.signal`` in signal units; the others return None (the default)."""
+        signal returns ``{"mask": (B, T) or (B, C, T) bool, True where hidden, "output":
+        (B, C, T)}`` for ``batch.signal`` in signal units; the others return None (the
+        default)."""
         return None

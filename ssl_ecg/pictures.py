@@ -150,6 +150,7 @@ def show_reconstruction(
     for i in range(b):
         ax, c = axes[i, 0], _lead(batch, i)
         mask = rec["mask"][i].numpy()
+        mask = mask[c] if mask.ndim == 2 else mask  # (C, T): each lead hides its own patches
         shown = np.where(mask, rec["output"][i, c].numpy(), np.nan)
         ax.plot(
             t, batch.signal[i, c].numpy(), lw=0.8, color="black", label=f"input, lead {leads[c]}"

@@ -163,3 +163,14 @@ def _check_spec(spec: Spec) -> None:
         raise TypeError(f"Spec '{spec.name}': factory is not callable")
     if not (isinstance(spec.config, type) and issubclass(spec.config, BaseModel)):
         raise TypeError(f"Spec '{spec.name}': config must be a pydantic model class")
+    if spec.train_defaults:
+        from ssl_ecg.config import TrainConfig
+
+        unknown = sorted(set(spec.train_defaults) - set(TrainConfig.model_fields))
+        if unknown:
+            raise TypeError(
+                f"Spec '{spec.name}': train_defaults has unknown [train] keys {unknown}"
+            )
+        TrainConfig.model_validate(spec.train_defaults)  # a bad value is the plugin's error
+    if spec.example:
+        spec.config.model_validate(spec.example)

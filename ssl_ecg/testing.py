@@ -84,7 +84,9 @@ def _batch(seed: int = 0, with_rpeaks: bool = True) -> Batch:
 class TinyEncoder(Encoder):
     """A small token encoder to exercise objectives without any encoder plugin.
 
-    Patches of ``stride`` samples -> linear tokens (B, N, D); ``forward`` averages them.
+    Patches of ``stride`` samples -> linear tokens (B, N, D); ``forward`` averages them. It
+    is also autoregressive (for CPC): ``local`` gives the patch features, ``context`` their
+    running mean (step t sees steps <= t).
     """
 
     supports_token_drop = True
@@ -92,6 +94,7 @@ class TinyEncoder(Encoder):
     def __init__(self, in_channels: int = C, dim: int = 16, stride: int = 25) -> None:
         super().__init__()
         self.embed_dim, self.token_stride = dim, stride
+        self.local_dim = self.context_dim = dim
         self.patch = nn.Conv1d(in_channels, dim, kernel_size=stride, stride=stride)
         self.mix = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU())
 
@@ -103,6 +106,13 @@ class TinyEncoder(Encoder):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, T) -> (B, D)
         return self.tokens(x).mean(1)
+
+    def local(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, T) -> (B, N, D)
+        return self.patch(x).transpose(1, 2)
+
+    def context(self, z: torch.Tensor) -> torch.Tensor:  # z: (B, N, D) -> (B, N, D), causal
+        steps = torch.arange(1, z.shape[1] + 1, device=z.device, dtype=z.dtype)[None, :, None]
+        return self.mix(z.cumsum(dim=1) / steps)
 
 
 # ------------------------------------------------------------------ encoders
@@ -125,10 +135,11 @@ def check_encoder(component: Spec | str, settings: dict[str, Any] | None = None)
     _ensure(torch.isfinite(z).all(), spec, "embeddings must be finite")
     if enc.token_stride is not None:
         tok = enc.tokens(x)
+        width = enc.token_dim or enc.embed_dim
         _ensure(
-            tok.ndim == 3 and tok.shape[0] == B and tok.shape[2] == enc.embed_dim,
+            tok.ndim == 3 and tok.shape[0] == B and tok.shape[2] == width,
             spec,
-            f"tokens() must give (B, N, embed_dim), got {tuple(tok.shape)}",
+            f"tokens() must give (B, N, token_dim or embed_dim = {width}), got {tuple(tok.shape)}",
         )
         _ensure(
             tok.shape[1] >= T // enc.token_stride,
@@ -140,7 +151,7 @@ def check_encoder(component: Spec | str, settings: dict[str, Any] | None = None)
             keep = torch.arange(0, tok.shape[1], 2)[None].repeat(B, 1)  # (B, N/2)
             kept = enc.tokens(x, keep)
             _ensure(
-                kept.shape == (B, keep.shape[1], enc.embed_dim),
+                kept.shape == (B, keep.shape[1], width),
                 spec,
                 "tokens(x, keep) must give (B, N_keep, D) when supports_token_drop",
             )

@@ -8,6 +8,7 @@ from ``$SSL_ECG_TEST_DATA`` (skipped with the reason when absent).
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,15 @@ import torch
 import wfdb
 from conftest import data_root
 
-from ssl_ecg import Augmentation, AugmentationConfig, Batch, Objective, PluginError, Spec
+from ssl_ecg import (
+    Augmentation,
+    AugmentationConfig,
+    Batch,
+    Encoder,
+    Objective,
+    PluginError,
+    Spec,
+)
 from ssl_ecg.registry import Registry
 from ssl_ecg.testing import (
     ConformanceError,
@@ -57,13 +66,24 @@ def test_augmentation_conforms(spec: Spec) -> None:
     assert out.signal.shape == clean.signal.shape and not torch.equal(out.signal, clean.signal)
 
 
+@pytest.mark.parametrize("spec", specs("objective"), ids=lambda s: s.name)
+def test_objective_conforms_with_its_defaults(spec: Spec) -> None:
+    assert check_objective(spec) is not None, "an objective must train the kit's TinyEncoder"
+
+
+@functools.cache
+def small_encoder(name: str) -> Encoder:
+    """Each encoder at its Spec's ``example`` settings (its defaults are checked above)."""
+    enc_spec = REGISTRY.get("encoder", name)
+    return check_encoder(enc_spec, enc_spec.example).train()
+
+
 @pytest.mark.parametrize("enc_spec", specs("encoder"), ids=lambda s: s.name)
 @pytest.mark.parametrize("spec", specs("objective"), ids=lambda s: s.name)
 def test_objective_conforms_on_each_encoder(spec: Spec, enc_spec: Spec) -> None:
-    encoder = check_encoder(enc_spec).train()
-    if check_objective(spec, encoder=encoder) is None:
-        # a refusal is legal only with a reason; the kit checked that it names the encoder
-        assert check_objective(spec) is not None, "an objective must train the kit's TinyEncoder"
+    """Every objective on every encoder, both at their small ``example`` settings: it trains
+    the encoder, or refuses it with a reason naming it (checked by the kit)."""
+    check_objective(spec, spec.example, encoder=small_encoder(enc_spec.name))
 
 
 # ------------------------------------------------------------------ datasets
