@@ -124,7 +124,7 @@ def test_resume_of_a_finished_run_says_so_and_a_changed_recipe_names_the_key(
     assert (run / "metrics.jsonl").read_text() == before  # nothing rewritten
     changed = runner.invoke(app, ["train", str(MINIMAL), "--run-dir", str(run), "--resume",
                                   *TINY, "--set", "train.lr=0.01"])  # fmt: skip
-    assert_one_error(changed, "train.lr = 0.001 in the run, 0.01 now")
+    assert_one_error(changed, "train.lr = unset in the run, 0.01 now")
 
 
 def test_resume_keeps_the_history_and_clears_leftovers(tmp_path: Path) -> None:

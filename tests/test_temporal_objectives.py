@@ -1,5 +1,7 @@
-"""CPC, CMSC and the patient-adversarial term: losses against references written out here, the
-gradient reversal, and short real MIT-BIH runs in which CPC's and CMSC's losses fall."""
+"""Segment CPC and the patient-adversarial term: losses against references written out here,
+the gradient reversal, and short real MIT-BIH runs in which the losses of CPC (Mehari's, on its
+encoder), segment CPC and CMSC fall. The paper objectives' reference checks are in
+test_paper_objectives.py."""
 
 from __future__ import annotations
 
@@ -38,10 +40,10 @@ def segments(s: int, seed: int = 0) -> torch.Tensor:
     return torch.randn(s, B, C, T, generator=torch.Generator().manual_seed(seed))
 
 
-def test_cpc_is_infonce_over_positions_and_items() -> None:
+def test_segment_cpc_is_infonce_over_positions_and_items() -> None:
     torch.manual_seed(0)
     enc = vit()
-    obj = build("cpc", enc, segments=4, steps_ahead=2, temperature=0.2).eval()
+    obj = build("segment_cpc", enc, segments=4, steps_ahead=2, temperature=0.2).eval()
     assert obj.n_segments == 4 and obj.n_views == 0
     seg = segments(4)
     batch = Batch(seg[0], FS, torch.ones(B, C, dtype=torch.bool), segments=seg)
@@ -60,31 +62,8 @@ def test_cpc_is_infonce_over_positions_and_items() -> None:
                     terms.append(-(scores / 0.2).log_softmax(0)[(t + k) * B + i])
             losses.append(torch.stack(terms).mean())
     assert_close(out["loss"], torch.stack(losses).mean(), rtol=1e-4, atol=1e-5)
-    with pytest.raises(ValueError, match="cpc needs 4 segments"):
+    with pytest.raises(ValueError, match="segment_cpc needs 4 segments"):
         obj(Batch(seg[0], FS, torch.ones(B, C, dtype=torch.bool)), [])
-
-
-def test_cmsc_positives_are_the_other_segment_and_every_segment_of_the_patient() -> None:
-    torch.manual_seed(0)
-    enc = vit()
-    obj = build("cmsc", enc, temperature=0.5).eval()
-    assert obj.n_segments == 2 and obj.n_views == 0
-    seg = segments(2, seed=1)
-    patient = torch.tensor([0, 1, 0, 2, 3, 3])  # items 0 and 2, 4 and 5 share a patient
-    batch = Batch(seg[0], FS, torch.ones(B, C, dtype=torch.bool), patient=patient, segments=seg)
-    out = obj(batch, [])
-    with torch.no_grad():
-        a = F.normalize(obj.head(enc(seg[0])), dim=-1)
-        b = F.normalize(obj.head(enc(seg[1])), dim=-1)
-        sim = a @ b.T / 0.5
-        rows, cols = [], []
-        for i in range(B):
-            pos = [j for j in range(B) if patient[j] == patient[i]]
-            rows.append(-torch.stack([sim[i].log_softmax(0)[j] for j in pos]).mean())
-            cols.append(-torch.stack([sim[:, i].log_softmax(0)[j] for j in pos]).mean())
-    expected = (torch.stack(rows).mean() + torch.stack(cols).mean()) / 2
-    assert_close(out["loss"], expected, rtol=1e-5, atol=1e-6)
-    assert out["extra_positives"] == pytest.approx(4 / 6)
 
 
 def test_patient_adversarial_reverses_the_gradient_into_the_encoder() -> None:
@@ -111,12 +90,16 @@ def test_patient_adversarial_reverses_the_gradient_into_the_encoder() -> None:
 
 
 @pytest.mark.skipif(not (MITDB / "100.hea").is_file(), reason=f"no MIT-BIH records in {MITDB}")
-@pytest.mark.parametrize("name", ["cpc", "cmsc"])
+@pytest.mark.parametrize("name", ["segment_cpc", "cmsc", "cpc"])
 def test_loss_falls_on_real_mitbih_windows(name: str, tmp_path: Path) -> None:
-    """40 steps of a tiny ViT on 2 s windows of records 100 and 101 (no augmentation). CMSC
-    falls to below 0.8 of its start; CPC (3 consecutive windows, one step ahead) learns more
-    slowly: it must end below chance, log(3 x 16 candidates), and 5 % below its start (measured
-    on 2 cores: 3.96 -> 3.70 while chance is 3.87)."""
+    """40 steps on 2 s windows of records 100 and 101 (no augmentation): a tiny ViT for CMSC and
+    segment CPC, a small CPC encoder (32 features, 32 LSTM units) for CPC. CMSC falls by 10 %
+    and below chance, log(16) (its floor here is log(8): the other 7 windows of the same
+    patient stay in each denominator). Segment CPC (3 consecutive windows, one step ahead)
+    learns more slowly: it must end below chance, log(3 x 16 candidates), and 5 % below its
+    start (measured on 2 cores: 3.96 -> 3.70 while chance is 3.87). CPC (12 steps of 4 ms ahead
+    against 128 negatives) must end below chance, 488 anchors x log(129), and 5 % below its
+    start (measured: 2369 -> 2194, chance 2372)."""
     from ssl_ecg.recipe import load_recipe
     from ssl_ecg.train import train
 
@@ -124,9 +107,13 @@ def test_loss_falls_on_real_mitbih_windows(name: str, tmp_path: Path) -> None:
     path.write_text(
         f'[data]\nname = "mitbih"\nroot = "{MITDB}"\nrecords = ["100", "101"]\nfs = 250\n'
         'leads = ["MLII"]\nwindow_s = 2.0\nstride_s = 2.0\n'
-        '[encoder]\nname = "vit1d"\npatch = 25\ndim = 32\ndepth = 1\nheads = 2\n'
-        f'[objective]\nname = "{name}"\n'
-        + ("segments = 3\nsteps_ahead = 1\n" if name == "cpc" else "")
+        + (
+            '[encoder]\nname = "cpc_encoder"\nfeatures = 32\nhidden = 32\n'
+            if name == "cpc"
+            else '[encoder]\nname = "vit1d"\npatch = 25\ndim = 32\ndepth = 1\nheads = 2\n'
+        )
+        + f'[objective]\nname = "{name}"\n'
+        + ("segments = 3\nsteps_ahead = 1\n" if name == "segment_cpc" else "")
         + "[train]\nsteps = 40\nbatch_size = 16\nlr = 3e-3\nwarmup_steps = 5\nlog_every = 1\n"
         'device = "cpu"\n'
     )
@@ -136,7 +123,9 @@ def test_loss_falls_on_real_mitbih_windows(name: str, tmp_path: Path) -> None:
     ]
     assert len(loss) == 40
     first, last = sum(loss[:5]) / 5, sum(loss[-5:]) / 5
-    if name == "cpc":
+    if name == "segment_cpc":
         assert last < math.log(3 * 16) and last < 0.95 * first, loss
-    else:
-        assert last < 0.8 * first, loss
+    elif name == "cpc":
+        assert last < 488 * math.log(129) and last < 0.95 * first, loss
+    else:  # two patients, 8 windows each per batch: CLOCS's loss cannot fall below log(8)
+        assert last < 0.9 * first and last < math.log(16), loss

@@ -63,6 +63,7 @@ class ResNet1d(Encoder):
         self.stages = nn.Sequential(*stages)
         self.embed_dim = c
         self.token_stride = 4 * 2 ** (len(config.widths) - 1)
+        self.token_origin = self.token_stride // 2  # padded strided convs centre token i on i*s
         if context.n_samples < self.token_stride:
             raise ValueError(
                 f"a window of {context.n_samples} samples is shorter than the encoder's total "
@@ -90,5 +91,6 @@ def register_encoders() -> list[Spec]:
             factory=ResNet1d,
             config=ResNet1dConfig,
             summary="xresnet1d-style 1-D ResNet; pooled (B, D) and tokens (B, N, D)",
+            example={"widths": [16, 16], "blocks": [1, 1], "stem_width": 8},
         )
     ]

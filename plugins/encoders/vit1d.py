@@ -4,6 +4,9 @@
 first, so each kept token still knows where it lies): the MAE encoder of He et al. 2022, which
 never spends compute on masked patches.
 
+Positions: learned (default; initialised N(0, 0.02) as in timm's ViT) or ``pos_embed =
+"sincos"``, the fixed 1-D sin-cos table of MAE (He et al. 2022) and ST-MEM.
+
 Other window lengths: a window of any multiple of ``patch`` samples is encoded with the
 positional embeddings linearly resampled to its number of patches (as timm's ViTs do for
 another image size), so an evaluation task can hand the encoder a longer context window.
@@ -11,11 +14,13 @@ another image size), so an evaluation task can hand the encoder a longer context
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from pydantic import Field
 from torch import nn
 
-from ssl_ecg import Config, Encoder, EncoderContext, Spec, hookimpl
+from ssl_ecg import Config, Encoder, EncoderContext, Spec, hookimpl, sincos_positions
 
 
 class ViT1dConfig(Config):
@@ -25,6 +30,9 @@ class ViT1dConfig(Config):
     heads: int = Field(3, ge=1)
     mlp_ratio: float = Field(4.0, gt=0)
     drop_path: float = Field(0.0, ge=0, lt=1)
+    pos_embed: Literal["learned", "sincos"] = Field(
+        "learned", description="learned positions, or the fixed sin-cos table (MAE, ST-MEM)"
+    )
 
 
 class ViT1d(Encoder):
@@ -46,8 +54,11 @@ class ViT1d(Encoder):
         self.patch_embed = nn.Conv1d(
             context.in_channels, config.dim, config.patch, stride=config.patch
         )
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.n_tokens, config.dim))
-        trunc_normal_(self.pos_embed, std=0.02)
+        if config.pos_embed == "sincos":
+            self.register_buffer("pos_embed", sincos_positions(self.n_tokens, config.dim)[None])
+        else:
+            self.pos_embed = nn.Parameter(torch.zeros(1, self.n_tokens, config.dim))
+            trunc_normal_(self.pos_embed, std=0.02)
         dpr = torch.linspace(0, config.drop_path, config.depth).tolist()
         self.blocks = nn.Sequential(
             *[
@@ -78,6 +89,8 @@ class ViT1d(Encoder):
         n = t // patch
         if n == self.n_tokens:
             return self.pos_embed
+        if not isinstance(self.pos_embed, nn.Parameter):  # the fixed table, at any length
+            return sincos_positions(n, self.embed_dim).to(self.pos_embed)[None]
         pos = self.pos_embed.transpose(1, 2)  # (1, D, N_trained)
         return nn.functional.interpolate(pos, size=n, mode="linear").transpose(1, 2)
 
@@ -94,5 +107,6 @@ def register_encoders() -> list[Spec]:
             factory=ViT1d,
             config=ViT1dConfig,
             summary="1-D ViT: time patches across leads, timm transformer blocks",
+            example={"dim": 32, "depth": 1, "heads": 2},
         )
     ]

@@ -60,5 +60,6 @@ def register_objectives() -> list[Spec]:
             factory=BarlowTwins,
             config=BarlowTwinsConfig,
             summary="Barlow Twins: cross-correlation of two views' projections to the identity",
+            example={"hidden_dim": 64, "out_dim": 64},
         )
     ]

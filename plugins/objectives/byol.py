@@ -1,5 +1,5 @@
-"""BYOL (Grill et al. 2020, "Bootstrap Your Own Latent"): predict a momentum target's projection
-of one view from the other view, with no negatives.
+"""BYOL (Grill et al. 2020, "Bootstrap Your Own Latent", NeurIPS; deepmind-research/byol):
+predict a momentum target's projection of one view from the other view, with no negatives.
 
 Online branch: encoder f, projector g, predictor q. Target branch: f', g', a copy of (f, g)
 that is never trained by gradient; after every optimizer step it follows the online weights
@@ -21,6 +21,12 @@ identical on every rank after each step), never from per-rank data, so it stays 
 across ranks with no communication. Its buffers (BatchNorm running statistics) are copied from
 the online modules at the same time, so the target is a pure function of the online state.
 
+Defaults are the paper's: projector and predictor MLPs of 4096 hidden units (BN, ReLU) and 256
+outputs, tau_base = 0.996; training (``train_defaults``, Sec. 3.2 / Appendix J): LARS, lr = 0.2
+x batch / 256, weight decay 1.5e-6, warmup over 10 of 1000 epochs, cosine decay. Mehari &
+Strodthoff 2022's ECG BYOL (``recipes/papers/mehari_byol.toml``) uses 512 hidden units and 16
+outputs.
+
 The target has ``requires_grad`` off, so the optimizer never sees it as a second trainable
 copy; the encoder the core exports is the online one (``context.encoder``); the target lives
 only in the objective's state (checkpoints, for resuming).
@@ -37,10 +43,10 @@ from ssl_ecg import Batch, Config, Objective, ObjectiveContext, Spec, hookimpl
 
 
 class BYOLConfig(Config):
-    hidden_dim: int = Field(1024, ge=1, description="projector and predictor hidden width")
+    hidden_dim: int = Field(4096, ge=1, description="projector and predictor hidden width")
     out_dim: int = Field(256, ge=1, description="projection dimension")
     momentum_base: float = Field(
-        0.99, ge=0, le=1, description="target momentum at step 0; cosine schedule to 1.0"
+        0.996, ge=0, le=1, description="target momentum at step 0; cosine schedule to 1.0"
     )
 
 
@@ -106,5 +112,14 @@ def register_objectives() -> list[Spec]:
             factory=BYOL,
             config=BYOLConfig,
             summary="BYOL: predict a momentum target's projection across two views",
+            example={"hidden_dim": 64, "out_dim": 32},
+            train_defaults={
+                "optimizer": "lars",
+                "base_lr": 0.2,
+                "weight_decay": 1.5e-6,
+                "warmup_fraction": 0.01,
+                "lr_floor": 0.0,
+            },
+            train_source="Grill et al. 2020, Sec. 3.2 (implementation details)",
         )
     ]

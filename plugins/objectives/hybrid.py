@@ -99,5 +99,6 @@ def register_objectives() -> list[Spec]:
             factory=Hybrid,
             config=HybridConfig,
             summary="weighted sum of objectives (default mae + simclr), one shared encoder",
+            example={"mae": {"decoder_dim": 32, "decoder_depth": 1, "decoder_heads": 2}},
         )
     ]

@@ -99,5 +99,11 @@ def register_objectives() -> list[Spec]:
             factory=NNCLR,
             config=NNCLRConfig,
             summary="NNCLR: NT-Xent with nearest neighbours from a support set of past windows",
+            example={
+                "hidden_dim": 64,
+                "predictor_hidden_dim": 64,
+                "out_dim": 32,
+                "support_size": 64,
+            },
         )
     ]

@@ -1,4 +1,7 @@
-"""CPC, contrastive predictive coding (van den Oord et al. 2018), over consecutive windows.
+"""Segment CPC: contrastive predictive coding (van den Oord et al. 2018) over consecutive
+*windows*, for any encoder. Our own design, not a paper's method: the ECG CPC of Mehari &
+Strodthoff 2022 predicts 12 steps of 10 ms ahead inside one window (objective ``cpc``, encoder
+``cpc_encoder``); this one predicts whole windows ahead.
 
 Each batch item is ``segments`` adjacent, non-overlapping windows of one record (the core's
 ``n_segments``). The encoder embeds every window on its own, z_t = f(x_t) (t = 0..S-1); a GRU
@@ -8,14 +11,13 @@ batch — the true z_{t+k} of the same item against the other positions and the 
 
     L = mean_k mean_{t,i} - log softmax_{(u, j)} ( p^i_{t,k} . z^j_u / tau ),  target (t + k, i)
 
-with unit-norm p and z and a temperature (more stable than the paper's raw bilinear score).
+with unit-norm p and z and a temperature (more stable than CPC's raw bilinear score).
 
 Why windows and not the encoder's tokens: CPC needs a context that cannot see the future it
 predicts. A transformer's tokens attend over the whole window and a deep CNN's receptive field
 spans much of it, so token-level CPC would leak the targets into the context for most encoders.
 Embedding whole windows independently keeps the objective honest for any encoder, and the
-encoder is trained on exactly the windows it is evaluated on. (Mehari & Strodthoff 2022 found
-CPC the best linear-evaluation method on 12-lead ECG with a local CNN encoder + LSTM.)
+encoder is trained on exactly the windows it is evaluated on.
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ from torch import nn
 from ssl_ecg import Batch, Config, Objective, ObjectiveContext, Spec, hookimpl
 
 
-class CPCConfig(Config):
+class SegmentCPCConfig(Config):
     segments: int = Field(4, ge=2, description="consecutive windows per item (the sequence)")
     steps_ahead: int = Field(2, ge=1, description="K: predict up to this many windows ahead")
     context_dim: int = Field(256, ge=1, description="GRU state size")
     temperature: float = Field(0.1, gt=0)
 
     @model_validator(mode="after")
-    def _ahead(self) -> CPCConfig:
+    def _ahead(self) -> SegmentCPCConfig:
         if self.steps_ahead >= self.segments:
             raise ValueError(
                 f"steps_ahead = {self.steps_ahead} must be below segments = {self.segments}"
@@ -43,10 +45,10 @@ class CPCConfig(Config):
         return self
 
 
-class CPC(Objective):
+class SegmentCPC(Objective):
     n_views = 0
 
-    def __init__(self, config: CPCConfig, context: ObjectiveContext) -> None:
+    def __init__(self, config: SegmentCPCConfig, context: ObjectiveContext) -> None:
         super().__init__()
         self.config = config
         self.n_segments = config.segments
@@ -61,7 +63,9 @@ class CPC(Objective):
         """batch.segments: (S, B, C, T)."""
         seg = batch.segments
         if seg is None or seg.shape[0] < self.n_segments:
-            raise ValueError(f"cpc needs {self.n_segments} segments per window (batch.segments)")
+            raise ValueError(
+                f"segment_cpc needs {self.n_segments} segments per window (batch.segments)"
+            )
         s, b = self.n_segments, seg.shape[1]
         z = self.encoder(seg[:s].flatten(0, 1)).float().view(s, b, -1)  # (S, B, D)
         c, _ = self.gru(z)  # (S, B, H)
@@ -80,9 +84,9 @@ class CPC(Objective):
 def register_objectives() -> list[Spec]:
     return [
         Spec(
-            name="cpc",
-            factory=CPC,
-            config=CPCConfig,
-            summary="CPC: a GRU over consecutive windows predicts the next windows (InfoNCE)",
+            name="segment_cpc",
+            factory=SegmentCPC,
+            config=SegmentCPCConfig,
+            summary="CPC over whole windows (our variant): a GRU predicts the next windows",
         )
     ]

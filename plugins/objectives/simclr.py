@@ -1,6 +1,19 @@
-"""SimCLR (Chen et al. 2020): two augmented views, a projection head and the NT-Xent loss.
+"""SimCLR (Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual
+Representations", ICML; google-research/simclr): two augmented views, a projection head and
+the NT-Xent loss over the 2B views of the batch,
 
     L = -log exp(sim(z_i, z_j) / tau) / sum_{k != i} exp(sim(z_i, z_k) / tau)
+
+with sim the cosine similarity. Defaults are the paper's: a 2-layer MLP head (Linear -> BN ->
+ReLU -> Linear) whose hidden width is the representation's (``hidden_dim`` unset) and 128
+outputs, tau = 0.1 (the repository's default, the best ImageNet setting of its Table 5);
+training (``train_defaults``, the paper's default setting, Sec. 2.3 / B): LARS, lr = 0.3 x
+batch / 256, weight decay 1e-6, linear warmup over 10 of 100 epochs, cosine decay.
+
+Mehari & Strodthoff 2022's ECG SimCLR (``recipes/papers/mehari_simclr.toml``) uses tau = 0.5 and
+a head without BatchNorm (512 -> 512 -> 16): ``head_batch_norm = false``. Their pl-bolts 0.3
+loss subtracts e^1 instead of the self-similarity e^(1/tau) from the denominator (a library
+bug); here the self-similarity is excluded exactly.
 
 Loss and head come from lightly; negatives are gathered across processes under DDP.
 
@@ -18,8 +31,11 @@ from ssl_ecg import Batch, Config, Objective, ObjectiveContext, Spec, hookimpl
 
 class SimCLRConfig(Config):
     temperature: float = Field(0.1, gt=0)
-    hidden_dim: int = Field(512, ge=1)
+    hidden_dim: int | None = Field(
+        None, ge=1, description="head hidden width; default the encoder's embedding width"
+    )
     out_dim: int = Field(128, ge=1)
+    head_batch_norm: bool = Field(True, description="BatchNorm in the head's hidden layer")
 
 
 class SimCLR(Objective):
@@ -31,8 +47,9 @@ class SimCLR(Objective):
         from lightly.models.modules import SimCLRProjectionHead
 
         self.encoder = context.encoder
+        dim = context.encoder.embed_dim
         self.head = SimCLRProjectionHead(
-            context.encoder.embed_dim, config.hidden_dim, config.out_dim
+            dim, config.hidden_dim or dim, config.out_dim, batch_norm=config.head_batch_norm
         )
         self.criterion = NTXentLoss(temperature=config.temperature, gather_distributed=True)
 
@@ -52,5 +69,13 @@ def register_objectives() -> list[Spec]:
             factory=SimCLR,
             config=SimCLRConfig,
             summary="SimCLR: NT-Xent contrast between two augmented views",
+            train_defaults={
+                "optimizer": "lars",
+                "base_lr": 0.3,
+                "weight_decay": 1e-6,
+                "warmup_fraction": 0.1,
+                "lr_floor": 0.0,
+            },
+            train_source="Chen et al. 2020, default setting (Sec. 2.3, Appendix B)",
         )
     ]

@@ -77,5 +77,6 @@ def register_objectives() -> list[Spec]:
             factory=VICReg,
             config=VICRegConfig,
             summary="VICReg: invariance, variance and covariance terms on two views' projections",
+            example={"hidden_dim": 64, "out_dim": 64},
         )
     ]
