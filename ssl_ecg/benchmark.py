@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import time
 import tomllib
 from pathlib import Path
@@ -44,7 +45,7 @@ from typing import Any, cast
 import tomli_w
 from pydantic import Field
 
-from ssl_ecg.errors import RecipeError, SslEcgError, did_you_mean
+from ssl_ecg.errors import IncompatibleComponents, RecipeError, SslEcgError, did_you_mean
 from ssl_ecg.outputs import atomic_write
 from ssl_ecg.specs import Config
 
@@ -58,6 +59,11 @@ class GridConfig(Config):
     objectives: list[str] = Field(default_factory=list)
     baselines: list[str] = Field(
         default_factory=lambda: ["random", "supervised", "handcrafted", "minirocket"]
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="'encoder x objective' cells not to run (combinations whose components "
+        "refuse each other are skipped anyway, and said)",
     )
     eval_at_steps: list[int] = Field(
         default_factory=list,
@@ -122,6 +128,13 @@ def load_grid(path: Path) -> tuple[GridConfig, EvalConfig, dict[str, dict[str, d
                 f"{path}: grid.baselines: '{name}' is not a baseline{did_you_mean(name, allowed)} "
                 f"(baselines: {', '.join(allowed)})"
             )
+    pairs = [f"{e} x {o}" for e in grid.encoders for o in grid.objectives]
+    for item in grid.exclude:
+        if item not in pairs:
+            raise SslEcgError(
+                f"{path}: grid.exclude: '{item}' is no cell of the grid{did_you_mean(item, pairs)}"
+                " (write 'encoder x objective')"
+            )
     for f in [*ev.features, *(f for a in ev.also for f in a.features or [])]:
         if f not in FEATURES:
             raise SslEcgError(f"{path}: eval.features: '{f}' is not one of {', '.join(FEATURES)}")
@@ -144,9 +157,10 @@ def _cells(grid: GridConfig) -> list[tuple[str, str, str]]:
     against them. role: "baseline" (a baseline plugin), "random", "supervised", "pretrained"."""
     plugins = [b for b in grid.baselines if b not in ENCODER_BASELINES]
     cells = [("-", b, "baseline") for b in plugins]
+    excluded = {" x ".join(p.strip() for p in e.split(" x ")) for e in grid.exclude}
     for e in grid.encoders:
         cells += [(e, b, b) for b in ENCODER_BASELINES if b in grid.baselines]
-        cells += [(e, o, "pretrained") for o in grid.objectives]
+        cells += [(e, o, "pretrained") for o in grid.objectives if f"{e} x {o}" not in excluded]
     return cells
 
 
@@ -167,10 +181,12 @@ def run_grid(path: Path, out: Path, progress: bool = False) -> list[dict[str, An
                ev.features)) for a in ev.also]  # fmt: skip
     registry = get_registry()
     cells = _cells(grid)
-    recipes = _check_cells(path, cells, grid, base, tables, evals, out)  # before any training
+    recipes, skipped = _check_cells(path, cells, grid, base, tables, evals, out)  # before training
     side_cell = next((c for c in cells if c[2] != "pretrained"), None)
     rows: list[dict[str, Any]] = []
     for (encoder, label, role), recipe_path in zip(cells, recipes, strict=True):
+        if recipe_path in skipped:
+            continue
         cell = recipe_path.parent
         run = cell / "run"
         model_spec = None
@@ -193,29 +209,46 @@ def run_grid(path: Path, out: Path, progress: bool = False) -> list[dict[str, An
                           feats, folder, refs, identity, progress)  # fmt: skip
             rows += _rows_of(folder, cell, encoder, label, role, name, None, registry, task)
         if role == "pretrained":
-            for step in sorted(set(grid.eval_at_steps)):
-                folder = cell / f"eval-step{step:07d}"
-                ckpt = run / "checkpoints" / f"step_{step:07d}.pt"
-                if not (folder / "results.json").is_file():
-                    if not ckpt.is_file():
-                        _pretrain(load_recipe(recipe_path), cell, progress)
-                    ref = {"random": out / "cells" / f"{encoder}-random" / "eval"}
-                    name, task, settings, features = evals[0]
-                    feats = [f for f in features if f != "side"]
-                    _evaluate(str(ckpt), recipe_path, role, label, tables, ev, task, settings,
-                              feats, folder, ref, False, progress)  # fmt: skip
-                rows += _rows_of(folder, cell, encoder, label, role, "main", step, registry,
-                                 evals[0][1])  # fmt: skip
-    write_tables(rows, out)
+            rows += _curve(grid, ev, evals[0], tables, recipe_path, encoder, label, out, progress)
+    write_tables(rows, out, list(skipped.values()))
+    return rows
+
+
+def _curve(
+    grid: GridConfig, ev: EvalConfig, main: tuple[str, str, dict[str, Any], list[str]],
+    tables: dict[str, dict], recipe_path: Path, encoder: str, label: str, out: Path,
+    progress: bool,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The learning curve of one pretrained cell: its checkpoints at ``eval_at_steps``."""
+    from ssl_ecg.recipe import load_recipe
+    from ssl_ecg.registry import get_registry
+
+    cell, rows = recipe_path.parent, []
+    for step in sorted(set(grid.eval_at_steps)):
+        folder = cell / f"eval-step{step:07d}"
+        ckpt = cell / "run" / "checkpoints" / f"step_{step:07d}.pt"
+        if not (folder / "results.json").is_file():
+            if not ckpt.is_file():
+                _pretrain(load_recipe(recipe_path), cell, progress)
+            ref = {"random": out / "cells" / f"{encoder}-random" / "eval"}
+            _, task, settings, features = main
+            feats = [f for f in features if f != "side"]
+            _evaluate(str(ckpt), recipe_path, "pretrained", label, tables, ev, task, settings,
+                      feats, folder, ref, False, progress)  # fmt: skip
+        rows += _rows_of(folder, cell, encoder, label, "pretrained", "main", step,
+                         get_registry(), main[1])  # fmt: skip
     return rows
 
 
 def _check_cells(
     path: Path, cells: list[tuple[str, str, str]], grid: GridConfig, base: dict[str, Any],
     tables: dict[str, dict], evals: list[tuple[str, str, dict[str, Any], list[str]]], out: Path,
-) -> list[Path]:  # fmt: skip
+) -> tuple[list[Path], dict[Path, str]]:  # fmt: skip
     """Write and validate every cell's recipe, and every task's settings, before any cell
-    trains: a typo in the last cell must not surface hours into the grid."""
+    trains: a typo in the last cell must not surface hours into the grid. Every pretrained
+    cell is built and runs one tiny batch; a combination whose components refuse each other
+    (MAE on a CNN) is skipped: {its recipe: why}."""
+    from ssl_ecg.build import check
     from ssl_ecg.evaluate import task_config
     from ssl_ecg.recipe import load_recipe
     from ssl_ecg.registry import get_registry
@@ -227,7 +260,7 @@ def _check_cells(
         except SslEcgError as exc:
             where = "eval" if name == "main" else f"eval.also '{name}'"
             raise SslEcgError(f"{path}: {where}: {exc}") from None
-    paths = []
+    paths, skipped = [], {}
     for encoder, label, role in cells:
         cell = out / "cells" / (f"baseline-{label}" if role == "baseline" else f"{encoder}-{label}")
         enc_name = encoder if encoder != "-" else grid.encoders[0]
@@ -237,14 +270,20 @@ def _check_cells(
             obj_table = {"name": label, **tables["objective"].get(label, {})}
         recipe_path = _cell_recipe(base, enc_table, obj_table, cell / "recipe.toml")
         try:
-            load_recipe(recipe_path)
+            recipe = load_recipe(recipe_path)
             if role == "baseline":
                 spec = registry.get("baseline", label)
                 _validate_settings(spec, tables["baseline"].get(label, {}), f"baseline.{label}")
+            elif role == "pretrained":
+                check(recipe)
+        except IncompatibleComponents as exc:
+            why = str(exc).removeprefix(f"{recipe_path}: ")
+            skipped[recipe_path] = f"{encoder} x {label}: {why}"
+            print(f"skip {skipped[recipe_path]}", file=sys.stderr, flush=True)
         except SslEcgError as exc:
             raise SslEcgError(f"{path}: cell {encoder} x {label}: {exc}") from None
         paths.append(recipe_path)
-    return paths
+    return paths, skipped
 
 
 def _validate_settings(spec: Any, settings: dict[str, Any], key: str) -> None:
@@ -367,7 +406,7 @@ def _rows(
     return rows
 
 
-def write_tables(rows: list[dict[str, Any]], out: Path) -> None:
+def write_tables(rows: list[dict[str, Any]], out: Path, skipped: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     keys = list(dict.fromkeys(k for r in rows for k in r))
     text = io.StringIO()
@@ -375,7 +414,8 @@ def write_tables(rows: list[dict[str, Any]], out: Path) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(out / "results.csv", text.getvalue())
-    atomic_write(out / "results.md", markdown(rows))
+    note = "".join(f"- not run, the components refuse each other: {s}\n" for s in skipped or [])
+    atomic_write(out / "results.md", markdown(rows) + ("\n" + note if note else ""))
     final = [r for r in rows if r.get("step") is None]
     plot([r for r in final if r.get("task", "main") == "main"], out / "results.png")
     if any(r.get("step") is not None for r in rows):

@@ -299,3 +299,40 @@ def test_multilabel_evaluation_scores_each_diagnosis(tmp_path: Path) -> None:
     assert 0.0 <= r["accuracy"] <= 1.0 and r["macro_auroc"] is not None
     proba = np.load(tmp_path / "out" / "predictions.npz")
     assert any(v.shape == task.test.y.shape for v in proba.values()), "one column per diagnosis"
+
+
+def test_grid_skips_cells_whose_components_refuse_each_other(tmp_path: Path) -> None:
+    """resnet1d x mae is refused (MAE needs token dropping) and skipped with the reason; the
+    resnet1d random-init cell still runs though the base recipe's objective (hybrid, with MAE)
+    would refuse it; exclude names cells not to run and a wrong name is refused up front."""
+    from ssl_ecg.benchmark import run_grid
+
+    grid = tmp_path / "grid.toml"
+    head = (
+        f'[grid]\nrecipe = "{REPO / "recipes" / "hybrid.toml"}"\n'
+        f"set = {json.dumps([*TINY, 'data.seed=6'])}\n"
+        'encoders = ["vit1d", "resnet1d"]\nobjectives = ["mae", "simclr"]\nbaselines = ["random"]\n'
+    )
+    tail = (
+        "[encoder.vit1d]\ndim = 32\ndepth = 1\nheads = 2\n"
+        "[encoder.resnet1d]\nwidths = [8, 8]\nblocks = [1, 1]\nstem_width = 8\n"
+        "[objective.mae]\ndecoder_dim = 16\ndecoder_depth = 1\ndecoder_heads = 2\n"
+        '[eval]\ntask = "labels"\nlabel_fractions = [1.0]\nn_boot = 20\n'
+        "task_settings = { label = 'hr_band', dataset = { name = 'synthetic', "
+        "n_records = 12, duration_s = 20.0, seed = 5 } }\n"
+    )
+    grid.write_text(head + 'exclude = ["vit1d x simclr", "resnet1d x simcl"]\n' + tail)
+    with pytest.raises(SslEcgError, match=r"grid\.exclude: 'resnet1d x simcl' is no cell"):
+        run_grid(grid, tmp_path / "bad")
+    grid.write_text(head + 'exclude = ["vit1d x simclr"]\n' + tail)
+    out = tmp_path / "bench"
+    rows = run_grid(grid, out)
+    assert {(r["encoder"], r["method"]) for r in rows} == {
+        ("vit1d", "random"),
+        ("vit1d", "mae"),
+        ("resnet1d", "random"),
+        ("resnet1d", "simclr"),
+    }
+    table = (out / "results.md").read_text()
+    assert "not run, the components refuse each other: resnet1d x mae" in table
+    assert "use objective 'simmim'" in table

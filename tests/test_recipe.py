@@ -131,3 +131,34 @@ def test_mitbih_pretraining_recipes_never_see_the_test_patients(recipe: Path) ->
     assert {s.name for s in r.sources} <= set(allowed) and r.sources[0].name == "mitbih"
     for source in r.sources:
         assert source.preprocess.split == allowed[source.name], source.key
+
+
+PAPERS = sorted((REPO / "recipes" / "papers").glob("*.toml"))
+
+
+@pytest.mark.parametrize("recipe", PAPERS, ids=lambda p: p.name)
+def test_paper_recipes_build_run_a_batch_and_say_what_they_copy(recipe: Path) -> None:
+    """`ssl-ecg validate` on each (every component built, one tiny batch through); the header
+    names the paper, what it copies, the published number (or that none is claimed) and the
+    full-data command."""
+    from ssl_ecg.build import check
+
+    check(load_recipe(recipe))
+    header = recipe.read_text().split("\n[", 1)[0]
+    assert "Copies:" in header or "OUR assumption" in header
+    assert "Published" in header and "ssl-ecg train recipes/papers/" in header
+    assert "--set 'data.sources[" in header
+
+
+def test_there_is_a_paper_recipe_per_published_setup() -> None:
+    assert len(PAPERS) >= 5
+    names = {load_recipe(p).objective.name for p in PAPERS}
+    assert {"simclr", "byol", "cpc", "mae", "cmsc", "cmlc", "hybrid"} <= names
+
+
+@pytest.mark.parametrize("grid", sorted((REPO / "benchmarks").glob("grid*.toml")), ids=str)
+def test_shipped_grids_load(grid: Path) -> None:
+    from ssl_ecg.benchmark import load_grid
+
+    settings, _, _ = load_grid(grid)
+    assert settings.encoders
