@@ -33,7 +33,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from ssl_ecg.embed import LoadedEncoder, _forward
-    from ssl_ecg.evaluate import load_model
+    from ssl_ecg.evaluation import load_model
 
     model = load_model("random", args.recipe, args.sets)
     enc = LoadedEncoder(model.encoder.eval(), model.contract, model.description)

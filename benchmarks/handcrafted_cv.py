@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ssl_ecg.evaluate import fit_predict, load_model, load_task
+from ssl_ecg.evaluation import fit_predict, load_model, load_task
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -25,8 +25,7 @@ from ssl_ecg.errors import (
 )
 from ssl_ecg.hookspecs import hookimpl
 from ssl_ecg.specs import Config, Spec
-
-__version__ = "0.1.0"
+from ssl_ecg.version import __version__
 
 # public name -> module that defines it (imported lazily, PEP 562)
 _RECORDS = ["DatasetContext", "Record", "RecordSource"]

@@ -99,7 +99,7 @@ class EvalConfig(Config):
 def load_grid(path: Path) -> tuple[GridConfig, EvalConfig, dict[str, dict[str, dict]]]:
     """The grid's settings, its eval settings and per-component tables
     ({"encoder": {name: settings}, "objective": ..., "baseline": ...})."""
-    from ssl_ecg.evaluate import FEATURES
+    from ssl_ecg.evaluation import FEATURES
     from ssl_ecg.recipe import _validate
     from ssl_ecg.registry import get_registry
 
@@ -249,7 +249,7 @@ def _check_cells(
     cell is built and runs one tiny batch; a combination whose components refuse each other
     (MAE on a CNN) is skipped: {its recipe: why}."""
     from ssl_ecg.build import check
-    from ssl_ecg.evaluate import task_config
+    from ssl_ecg.evaluation import task_config
     from ssl_ecg.recipe import load_recipe
     from ssl_ecg.registry import get_registry
 
@@ -316,7 +316,7 @@ def _evaluate(
 ) -> None:  # fmt: skip
     """Score one model on one task into ``folder``, with paired differences against the
     references that exist (the random-init encoder, handcrafted)."""
-    from ssl_ecg.evaluate import Comparison, evaluate, load_model, load_task
+    from ssl_ecg.evaluation import Comparison, evaluate, load_model, load_task
 
     if role == "baseline":
         model = load_model(label, recipe_path, settings=tables["baseline"].get(label))

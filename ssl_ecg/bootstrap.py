@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ssl_ecg.metrics import SCORES, _columns, _indicators
+from ssl_ecg.indicators import SCORES, _columns, _indicators
 
 _BLOCK = 4_000_000  # elements of one (resamples, samples) weight block (32 MB of float64)
 _PAIRED = 500  # up to this many units, AUROC resamples use per-unit pair counts

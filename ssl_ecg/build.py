@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from ssl_ecg.data.record import DatasetContext, RecordSource
-from ssl_ecg.errors import (
-    Incompatible,
-    IncompatibleComponents,
-    PluginError,
-    RecipeError,
-    SslEcgError,
-)
+from ssl_ecg.errors import PluginError, RecipeError, SslEcgError
+from ssl_ecg.factory import _call
 from ssl_ecg.interfaces import (
     AugmentationContext,
     Batch,
@@ -24,34 +17,9 @@ from ssl_ecg.interfaces import (
     Objective,
     ObjectiveContext,
 )
-from ssl_ecg.recipe import Component, DataRecipe, Recipe, Source, _validate
+from ssl_ecg.recipe import Component, Recipe, _validate
 from ssl_ecg.registry import get_registry
 from ssl_ecg.views import make_views
-
-
-def _call(recipe: Recipe | DataRecipe, component: Component, context: Any) -> Any:
-    """``factory(config, context)`` with any user-fixable failure named by file and key."""
-    try:
-        return component.spec.factory(component.config, context)
-    except RecipeError as exc:  # already names its key (a nested component)
-        raise type(exc)(f"{recipe.path}: {exc}") from None
-    except Incompatible as exc:
-        raise IncompatibleComponents(f"{recipe.path}: {component.key}: {exc}") from None
-    except SslEcgError as exc:
-        raise RecipeError(f"{recipe.path}: {component.key}: {exc}") from None
-    except (ValueError, TypeError, NotImplementedError) as exc:
-        raise RecipeError(
-            f"{recipe.path}: {component.key} ({component.spec.kind} '{component.name}'): {exc}"
-        ) from None
-    except (MemoryError, RuntimeError) as exc:  # e.g. encoder.dim = 1e7: weights too big
-        if not isinstance(exc, MemoryError) and "allocate" not in str(exc):
-            raise
-        fs, window_s = recipe.preprocess.fs, recipe.preprocess.window_s
-        raise RecipeError(
-            f"{recipe.path}: {component.key} ({component.spec.kind} '{component.name}'): out of "
-            f"memory building it; check its sizes (e.g. {component.key}.dim) and the window "
-            f"({round(fs * window_s):,} samples = data.fs {fs:g} Hz x data.window_s {window_s:g} s)"
-        ) from None
 
 
 @dataclasses.dataclass
@@ -62,26 +30,9 @@ class Built:
     objective: Objective
 
 
-def build_source(recipe: DataRecipe, source: Source | None = None) -> RecordSource:
-    """The record source of one of the recipe's datasets (default: the first)."""
-    src = source or recipe.sources[0]
-    here = recipe.path.parent.resolve()
-    records = _call(recipe, src.component, DatasetContext(recipe_dir=here, seed=recipe.seed))
-    pre = src.preprocess
-    if pre.labels_file is None:
-        return records
-    from ssl_ecg.data.labels import LabelledSource
-
-    file = (here / Path(pre.labels_file).expanduser()).resolve()
-    try:
-        return LabelledSource(records, file, skip=pre.skip_unlabelled)
-    except SslEcgError as exc:
-        raise RecipeError(f"{recipe.path}: {src.key}.labels_file: {exc}") from None
-
-
 def build(recipe: Recipe) -> Built:
     """Build encoder, augmentations and objective for the recipe's leads (on the CPU)."""
-    from ssl_ecg.sources import recipe_leads  # the recipe level sits above this module
+    from ssl_ecg.sources import recipe_leads  # a recipe's datasets, built only when needed
 
     return build_model(recipe, recipe_leads(recipe))
 

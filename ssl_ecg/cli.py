@@ -261,8 +261,8 @@ def evaluate(
     cv: CvOpt = 0,
 ) -> None:
     """Score an encoder on a labelled task: results.json, results.md, confusion.png."""
-    from ssl_ecg.evaluate import check_request, load_model, load_task
-    from ssl_ecg.evaluate import evaluate as run_evaluation
+    from ssl_ecg.evaluation import check_request, load_model, load_task
+    from ssl_ecg.evaluation import evaluate as run_evaluation
 
     settings, data_settings = _task_settings(set_ or [])
     if cv == 1 or cv < 0:
@@ -308,7 +308,7 @@ def _fractions(text: str) -> list[float]:
 
 def _comparisons(items: list[str]) -> list:
     """``--compare [LABEL=]DIR[@FEATURES]`` items, labelled uniquely."""
-    from ssl_ecg.evaluate import Comparison
+    from ssl_ecg.evaluation import Comparison
 
     comparisons: list[Comparison] = []
     for item in items:

@@ -98,7 +98,7 @@ class LoadedEncoder:
 
 def load_encoder(path: str | Path, device: str = "cpu") -> LoadedEncoder:
     """An export folder, run directory or checkpoint as a :class:`LoadedEncoder`."""
-    from ssl_ecg.evaluate import load_model
+    from ssl_ecg.evaluation import load_model
 
     model = load_model(str(path))
     if model.encoder is None:
@@ -131,7 +131,7 @@ def embed_recipe(
 ) -> dict[str, Any]:  # fmt: skip
     """Embed every window (or record) of a recipe's data with a model and write ``out``
     (``.npz``, or ``.parquet`` when pyarrow is installed). Returns a summary."""
-    from ssl_ecg.evaluate import contract_data, load_model
+    from ssl_ecg.evaluation import contract_data, load_model
     from ssl_ecg.recipe import _read
     from ssl_ecg.sources import prepare_all
 

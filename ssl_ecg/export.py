@@ -17,7 +17,6 @@ from typing import Any
 from pydantic import Field, ValidationError
 from safetensors.torch import save as to_bytes
 
-from ssl_ecg import __version__
 from ssl_ecg.build import build_model
 from ssl_ecg.checkpoint import FIX as CHECKPOINT_FIX
 from ssl_ecg.checkpoint import load_checkpoint, load_state
@@ -28,6 +27,7 @@ from ssl_ecg.interfaces import Encoder, EncoderContext
 from ssl_ecg.outputs import atomic_write
 from ssl_ecg.recipe import _validate, recipe_from_dict
 from ssl_ecg.registry import get_registry
+from ssl_ecg.version import __version__
 
 FORMAT = 1
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from ssl_ecg.build import build_source
 from ssl_ecg.data.prepare import Dataset, Prepared, cache_folder, prepare_source
-from ssl_ecg.data.record import RecordSource
+from ssl_ecg.data.record import DatasetContext, RecordSource
 from ssl_ecg.data.store import Store
-from ssl_ecg.errors import DataError
+from ssl_ecg.errors import DataError, RecipeError, SslEcgError
+from ssl_ecg.factory import _call
 from ssl_ecg.recipe import DataRecipe, Source
 
 
@@ -27,6 +28,23 @@ class Built:
         spec = self.source.component.spec
         settings = self.source.component.config.model_dump(mode="json")
         return Dataset(spec.name, spec.plugin, spec.distribution, spec.version, settings)
+
+
+def build_source(recipe: DataRecipe, source: Source | None = None) -> RecordSource:
+    """The record source of one of the recipe's datasets (default: the first)."""
+    src = source or recipe.sources[0]
+    here = recipe.path.parent.resolve()
+    records = _call(recipe, src.component, DatasetContext(recipe_dir=here, seed=recipe.seed))
+    pre = src.preprocess
+    if pre.labels_file is None:
+        return records
+    from ssl_ecg.data.labels import LabelledSource
+
+    file = (here / Path(pre.labels_file).expanduser()).resolve()
+    try:
+        return LabelledSource(records, file, skip=pre.skip_unlabelled)
+    except SslEcgError as exc:
+        raise RecipeError(f"{recipe.path}: {src.key}.labels_file: {exc}") from None
 
 
 def build_sources(recipe: DataRecipe) -> list[Built]:

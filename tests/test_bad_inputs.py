@@ -164,7 +164,7 @@ def test_leakage_guard_compares_record_content_across_dataset_plugins(tmp_path: 
     from conftest import data_root
 
     from ssl_ecg.errors import SslEcgError
-    from ssl_ecg.evaluate import evaluate, load_model, load_task
+    from ssl_ecg.evaluation import evaluate, load_model, load_task
     from ssl_ecg.recipe import load_recipe
     from ssl_ecg.train import train
 

@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ssl_ecg.build import build_source
 from ssl_ecg.config import PreprocessConfig
 from ssl_ecg.data.preprocess import process
 from ssl_ecg.data.splits import patient_splits
 from ssl_ecg.errors import DataError
 from ssl_ecg.recipe import load_recipe
-from ssl_ecg.sources import open_prepared, prepare, summary, training_records
+from ssl_ecg.sources import build_source, open_prepared, prepare, summary, training_records
 
 REPO = Path(__file__).resolve().parents[1]
 HYBRID = REPO / "recipes" / "hybrid.toml"

@@ -76,7 +76,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _evaluate(model_spec: str, out: Path, **kwargs):
-    from ssl_ecg.evaluate import evaluate, load_model, load_task
+    from ssl_ecg.evaluation import evaluate, load_model, load_task
 
     recipe = kwargs.pop("recipe", None)
     model = load_model(model_spec, recipe, TINY if recipe else None)
@@ -144,14 +144,14 @@ def test_leakage_guard_fires_and_an_override_is_recorded(
 
 
 def test_no_patient_in_both_train_and_test(hr_task: Path, run: Path, tmp_path: Path) -> None:
-    from ssl_ecg.evaluate import load_model, load_task
+    from ssl_ecg.evaluation import load_model, load_task
 
     task = load_task("synthetic-hr", {}, load_model(str(run)), 0, tmp_path)
     assert not set(task.train.patients) & set(task.test.patients)
 
 
 def test_label_fractions_are_drawn_per_patient_and_class() -> None:
-    from ssl_ecg.evaluate import label_fraction
+    from ssl_ecg.evaluation import label_fraction
     from ssl_ecg.tasks import LabelledWindows
 
     pats = np.repeat([f"p{i}" for i in range(5)], 40)
@@ -269,7 +269,7 @@ HR_BAND = {"label": "hr_band", "dataset": SYNTHETIC_24}
 def test_probes_read_side_features_that_carry_the_label(protocol: str, tmp_path: Path) -> None:
     """Heart-rate band is a threshold on mean RR, one of the labels task's HRV side features:
     every probe must find it there."""
-    from ssl_ecg.evaluate import evaluate, load_model, load_task
+    from ssl_ecg.evaluation import evaluate, load_model, load_task
 
     model = load_model("random", REPO / "recipes" / "hybrid.toml", TINY)
     task = load_task("labels", HR_BAND, model, 0, tmp_path)
@@ -284,7 +284,7 @@ def test_probes_read_side_features_that_carry_the_label(protocol: str, tmp_path:
 def test_multilabel_evaluation_scores_each_diagnosis(tmp_path: Path) -> None:
     from conftest import data_root
 
-    from ssl_ecg.evaluate import evaluate, load_model, load_task
+    from ssl_ecg.evaluation import evaluate, load_model, load_task
 
     root = data_root() / "cinc2021-12lead-sample"
     if not root.is_dir():

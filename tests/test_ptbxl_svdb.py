@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from ssl_ecg.config import STANDARD_12
 from ssl_ecg.data.record import DatasetContext, RecordSource
 from ssl_ecg.errors import DataError, RecipeError
-from ssl_ecg.evaluate import task_config
+from ssl_ecg.evaluation import task_config
 from ssl_ecg.recipe import data_recipe
 from ssl_ecg.registry import Registry, get_registry
 from ssl_ecg.sources import prepare

@@ -72,7 +72,7 @@ def test_a_vit_embeds_longer_windows_and_names_the_lengths_it_cannot() -> None:
 
 
 def _evaluate(model: str, out: Path, features: list[str], **kwargs):
-    from ssl_ecg.evaluate import evaluate, load_model, load_task
+    from ssl_ecg.evaluation import evaluate, load_model, load_task
 
     m = load_model(model, RECIPE, SMALL, kwargs.pop("settings", None))
     task = load_task("labels", kwargs.pop("task", HR_BAND), m, 0, out)
@@ -96,7 +96,7 @@ def test_baselines_score_the_synthetic_rhythm_task(tmp_path: Path) -> None:
 def test_paired_difference_against_itself_is_zero_and_against_another_is_consistent(
     tmp_path: Path,
 ) -> None:
-    from ssl_ecg.evaluate import Comparison
+    from ssl_ecg.evaluation import Comparison
 
     ref = _evaluate("handcrafted", tmp_path / "hc", ["embedding", "embedding+side"])
     again = _evaluate("handcrafted", tmp_path / "again", ["embedding", "embedding+side"],
@@ -124,7 +124,7 @@ def test_features_that_cannot_be_honoured_are_one_line_errors(tmp_path: Path) ->
     with pytest.raises(SslEcgError, match=r"--features 'sides': choose from"):
         _evaluate("random", tmp_path / "a", ["sides"])
     with pytest.raises(SslEcgError, match="has no encoder to fine-tune"):
-        from ssl_ecg.evaluate import evaluate, load_model, load_task
+        from ssl_ecg.evaluation import evaluate, load_model, load_task
 
         m = load_model("handcrafted", RECIPE, SMALL)
         evaluate(m, "labels", load_task("labels", HR_BAND, m, 0, tmp_path), "finetune", [1.0],

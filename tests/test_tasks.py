@@ -12,7 +12,7 @@ from conftest import data_root
 
 from ssl_ecg.config import STANDARD_12
 from ssl_ecg.errors import DataError, RecipeError
-from ssl_ecg.evaluate import task_config
+from ssl_ecg.evaluation import task_config
 from ssl_ecg.recipe import data_recipe
 from ssl_ecg.registry import get_registry
 from ssl_ecg.sources import prepare

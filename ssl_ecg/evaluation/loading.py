@@ -1,0 +1,94 @@
+"""A task's data under a model's contract, the leakage guard, and labelled subsets."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssl_ecg.errors import PluginError, RecipeError, SslEcgError
+from ssl_ecg.evaluation.models import Model, contract_data
+from ssl_ecg.tasks import LabelledWindows, TaskContext, TaskData
+
+
+def load_task(
+    name: str, settings: dict[str, Any], model: Model, seed: int, where: Path,
+    data: dict[str, Any] | None = None, cv: bool = False,
+) -> TaskData:  # fmt: skip
+    """Build task ``name`` with ``settings``; its data is prepared under the model's contract
+    (``data``: extra dataset keys, e.g. ``labels_file``, for every dataset the task reads).
+    ``cv``: the task is cross-validated over its train and test windows pooled, so a seeded
+    val share (``split_fractions``, unless set) goes to train: no record is left out."""
+    from ssl_ecg.registry import get_registry
+    from ssl_ecg.sources import prepare
+
+    try:
+        spec = get_registry().get("task", name)
+    except PluginError as exc:
+        raise SslEcgError(f"--task: {exc}") from None
+    config = task_config(spec, settings)
+    fractions = getattr(config, "split_fractions", None)
+    if cv and "split_fractions" not in settings and fractions and len(fractions) == 3:
+        pooled = [fractions[0] + fractions[1], 0.0, fractions[2]]
+        config = task_config(spec, {**settings, "split_fractions": pooled})
+    c = model.contract
+
+    def prepare_data(table: dict[str, Any]) -> Any:
+        return prepare(contract_data(c, table, where / f"task {name}", seed, data)).store
+
+    ctx = TaskContext(float(c["fs"]), list(c["leads"]), int(c["n_samples"]), seed, where,
+                      prepare_data)  # fmt: skip
+    try:
+        return spec.factory(config, ctx).load()
+    except RecipeError as exc:  # drop the pseudo recipe path the task's data is named by
+        text = str(exc).removeprefix(f"{where / f'task {name}'}: ")
+        raise SslEcgError(f"task {name}: {text}") from None
+
+
+def task_config(spec: Any, settings: dict[str, Any]) -> Any:
+    """A task's validated settings; errors say how to set them on the command line."""
+    from ssl_ecg.recipe import _validate
+
+    try:
+        return _validate(spec.config, settings, "task")
+    except RecipeError as exc:
+        raise RecipeError(
+            f"{exc}; set task settings with --set KEY=VALUE, e.g. --set root=DIR"
+        ) from None
+
+
+def leakage(model: Model, task: TaskData) -> list[str]:
+    """Test patients the model saw during pretraining: patients of a source of the same
+    dataset, and patients of test records whose content the model pretrained on (the same
+    files read through another dataset plugin, e.g. ``wfdb`` vs ``mitbih``)."""
+    test = task.test
+    shared = set(model.pretrained_patients.get(_dataset(test), [])) & set(test.patients.tolist())
+    if model.pretrained_records:
+        index = {rid: i for i, rid in enumerate(test.store.record_ids)}
+        for rid, patient in set(zip(test.records.tolist(), test.patients.tolist(), strict=True)):
+            if test.store.records[index[rid]].get("fingerprint") in model.pretrained_records:
+                shared.add(patient)
+    return sorted(shared)
+
+
+def _dataset(windows: LabelledWindows) -> str:
+    return str(windows.store.meta["dataset"]["name"])
+
+
+def label_fraction(windows: LabelledWindows, fraction: float, seed: int) -> np.ndarray:
+    """Indices of a labelled subset drawn per patient: from each (patient, class) group keep
+    ceil(fraction * n) windows (at least one), chosen at random with ``seed``."""
+    n = len(windows)
+    if fraction >= 1:
+        return np.arange(n)
+    y = windows.y if windows.y.ndim == 1 else np.zeros(n, dtype=np.int64)
+    keys = np.char.add(windows.patients.astype(str), np.char.add("|", y.astype(str)))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for key in np.unique(keys):
+        members = np.flatnonzero(keys == key)
+        take = max(1, math.ceil(fraction * members.size))
+        keep.append(rng.choice(members, size=take, replace=False))
+    return np.sort(np.concatenate(keep))
