@@ -259,6 +259,9 @@ def evaluate(
     ] = False,
     device: str = "auto",
     cv: CvOpt = 0,
+    finetune_steps: Annotated[
+        int, typer.Option(help="--protocol finetune: training steps (batch 128, early stopping)")
+    ] = 300,
 ) -> None:
     """Score an encoder on a labelled task: results.json, results.md, confusion.png."""
     from ssl_ecg.evaluation import check_request, load_model, load_task
@@ -279,7 +282,8 @@ def evaluate(
     data = load_task(task, settings, m, seed, Path.cwd(), data_settings, cv=cv > 0)
     summary = run_evaluation(m, task, data, protocol, fractions, out, features=feature_list,
                              compare=comparisons, seed=seed, allow_leakage=allow_leakage,
-                             device=device, progress=sys.stderr.isatty(), cv=cv)  # fmt: skip
+                             device=device, progress=sys.stderr.isatty(), cv=cv,
+                             finetune_steps=finetune_steps)  # fmt: skip
     typer.echo((out / "results.md").read_text())
     err_console.print(f"results in {out} ({summary['wall_s']} s)")
 

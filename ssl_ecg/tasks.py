@@ -30,6 +30,9 @@ class LabelledWindows:
     patients: np.ndarray  # (N,) str patient of each window
     records: np.ndarray  # (N,) str record of each window
     side: np.ndarray | None = None  # (N, F) float32 side features (TaskData.side_names)
+    # (N, 2) int64 [first, end) global samples of each window's record: when set, training may
+    # draw a random crop of the record instead of the fixed window (TaskData.random_crops)
+    span: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.start.size)
@@ -42,7 +45,16 @@ class LabelledWindows:
         return dataclasses.replace(
             self, start=self.start[idx], y=self.y[idx], patients=self.patients[idx],
             records=self.records[idx], side=None if self.side is None else self.side[idx],
+            span=None if self.span is None else self.span[idx],
         )  # fmt: skip
+
+    def random_crops(self, rng: np.random.Generator) -> np.ndarray:
+        """Start (N,) of a random window-length crop of each window's record (the fixed
+        starts when the windows carry no record span)."""
+        if self.span is None:
+            return self.start
+        room = np.maximum(self.span[:, 1] - self.span[:, 0] - self.length, 0)  # (N,)
+        return self.span[:, 0] + (rng.random(room.shape) * (room + 1)).astype(np.int64)
 
     def rpeaks(self) -> list[np.ndarray]:
         """R-peak positions (samples from each window's start) detected at prepare time."""
@@ -67,8 +79,17 @@ class TaskData:
     side_names: list[str] = dataclasses.field(default_factory=list)
     beat_centred: bool = False  # every window is centred on a beat (baselines crop the beat)
     # what is scored: each window, or each record ("record": the mean of its windows'
-    # probabilities, "max": their maximum per class); single-label tasks only
+    # probabilities, "max": their maximum per class)
     aggregate: str = "window"
+    # further record aggregations reported next to the headline one (e.g. ["record"] beside
+    # "max": the PTB-XL benchmark's max and the mean of Mehari & Strodthoff 2022)
+    also_aggregate: list[str] = dataclasses.field(default_factory=list)
+    # validation windows (model selection, early stopping; never the test windows), or None:
+    # fine-tuning then holds out a patient-wise part of the training windows
+    val: LabelledWindows | None = None
+    # training (fine-tuning) draws random window-length crops of each training record rather
+    # than the fixed windows (needs train.span)
+    random_crops: bool = False
 
 
 class Task:

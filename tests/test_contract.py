@@ -135,7 +135,7 @@ def _task_settings(name: str) -> dict[str, Any]:
     real = {
         "mitbih-aami": ("mitbih-arrhythmia", {"records": ["101", "106", "100", "103"],
                                               "max_train_per_class": 50, "max_test": 200}),
-        "ptbxl-superclass": ("ptbxl-500", {}),
+        "ptbxl": ("ptbxl-500", {"labels": "superdiagnostic"}),
         "cinc2021-dx": ("cinc2021-12lead-sample", {"min_count": 2}),
     }  # fmt: skip
     if name == "labels":

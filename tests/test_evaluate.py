@@ -166,6 +166,18 @@ def test_label_fractions_are_drawn_per_patient_and_class() -> None:
     assert np.array_equal(label_fraction(w, 1.0, seed=0), np.arange(200))
 
 
+def test_label_fractions_of_record_scored_tasks_keep_whole_records() -> None:
+    from ssl_ecg.evaluation import label_fraction, patient_holdout
+    from ssl_ecg.tasks import LabelledWindows
+
+    recs = np.repeat([f"r{i}" for i in range(20)], 7)  # 20 records of 7 windows, 1 per patient
+    w = LabelledWindows(None, np.arange(140), 10, np.zeros(140, int), recs, recs)  # type: ignore[arg-type]
+    idx = label_fraction(w, 0.1, seed=1, by_record=True)
+    assert len(set(recs[idx])) == 2 and idx.size == 14  # 10 % of the records, all their windows
+    held = patient_holdout(w, 0.2, seed=1)
+    assert len(set(recs[held])) == 4 and not set(recs[held]) & set(recs[~held])
+
+
 def test_an_export_scores_like_its_run_from_a_fresh_process(
     hr_task: Path, run: Path, tmp_path: Path
 ) -> None:

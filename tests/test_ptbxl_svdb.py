@@ -1,4 +1,5 @@
-"""The svdb and ptbxl dataset plugins and the ptbxl-superclass task, on the real shared data.
+"""The svdb and ptbxl dataset plugins and the ptbxl task (the PTB-XL benchmark), on the real
+shared data.
 
 Expected values are computed here independently (wfdb annotations, pandas over the two PTB-XL
 CSVs) or taken from the data's PROVENANCE.md; tests skip with a reason when the data is absent.
@@ -26,7 +27,7 @@ from ssl_ecg.evaluation import task_config
 from ssl_ecg.recipe import data_recipe
 from ssl_ecg.registry import Registry, get_registry
 from ssl_ecg.sources import prepare
-from ssl_ecg.tasks import HRV_FEATURES, TaskContext, TaskData
+from ssl_ecg.tasks import TaskContext, TaskData
 
 SVDB = data_root() / "svdb"
 PTBXL = data_root() / "ptbxl-500"
@@ -182,47 +183,82 @@ def test_ptbxl_errors_name_the_file(tmp_path: Path) -> None:
     assert "\n" not in str(err.value)
 
 
-# ------------------------------------------------------------------ ptbxl-superclass task
+# ------------------------------------------------------------------ ptbxl task (the benchmark)
+def benchmark_labels(label_set: str, root: Path = PTBXL) -> pd.Series:
+    """ecg_id -> labels of ``label_set``, written here after helme/ecg_ptbxl_benchmarking
+    code/utils/utils.py compute_label_aggregations (every statement, whatever its likelihood)."""
+    db = pd.read_csv(root / "ptbxl_database.csv", index_col="ecg_id")
+    codes = db["scp_codes"].apply(ast.literal_eval)
+    st = pd.read_csv(root / "scp_statements.csv", index_col=0)
+    if label_set == "all":
+        return codes.apply(lambda d: sorted(set(d)))
+    flag = {"subdiagnostic": "diagnostic", "superdiagnostic": "diagnostic"}.get(
+        label_set, label_set
+    )
+    column = {"subdiagnostic": "diagnostic_subclass", "superdiagnostic": "diagnostic_class"}
+    agg = st[st[flag] == 1.0]
+
+    def one(d: dict) -> list[str]:
+        if label_set not in column:
+            return sorted(k for k in d if k in agg.index)
+        return sorted({str(agg.loc[k, column[label_set]]) for k in d if k in agg.index} - {"nan"})
+
+    return codes.apply(one)
+
+
 @needs_ptbxl
-def test_ptbxl_superclass_task_multi_hot_windows(tmp_path: Path) -> None:
-    truth = ptbxl_truth()
-    task = load("ptbxl-superclass", {"root": str(PTBXL)}, tmp_path)
-    assert task.classes == SUPER and task.multilabel and task.side_names == HRV_FEATURES
-    fold = {str(i): f for i, f in truth["strat_fold"].items()}
-    assert {fold[r] for r in task.train.records} == set(range(1, 9))
-    assert {fold[r] for r in task.test.records} == {10}
-    assert len(set(task.train.records)) == 353 and len(set(task.test.records)) == 66
-    assert not set(task.train.patients) & set(task.test.patients)
-    store = task.train.store
-    for part in (task.train, task.test):
-        assert part.y.shape == (len(part), 5) and part.y.dtype == np.float32
-        assert part.side.shape == (len(part), 6) and part.side.dtype == np.float32
-        assert np.isfinite(part.side).all() and (part.side[:, -1] >= 0).all()
-        for rec in set(part.records):
+@pytest.mark.parametrize("label_set", ["all", "superdiagnostic", "form", "rhythm"])
+def test_ptbxl_task_label_sets_are_the_benchmarks(label_set: str, tmp_path: Path) -> None:
+    truth = benchmark_labels(label_set)
+    fold = pd.read_csv(PTBXL / "ptbxl_database.csv", index_col="ecg_id")["strat_fold"]
+    task = load("ptbxl", {"root": str(PTBXL), "labels": label_set}, tmp_path)
+    train_ids = fold.index[fold <= 8]
+    classes = sorted({c for i in train_ids for c in truth[i]})  # labels seen in training
+    assert task.classes == classes and task.multilabel
+    assert task.aggregate == "max" and task.also_aggregate == ["record"] and task.random_crops
+    for part, folds in ((task.train, range(1, 9)), (task.val, [9]), (task.test, [10])):
+        ids = [i for i in fold.index[fold.isin(folds)] if set(truth[i]) & set(classes)]
+        assert sorted(set(part.records.astype(int))) == sorted(ids), "unlabelled records out"
+        for rec in list(set(part.records))[:20]:
             mine = part.records == rec
-            i = store.record_ids.index(rec)
-            starts = np.sort(part.start[mine])
-            assert store.rec_len[i] == 1000  # 10 s at 100 Hz: 4 windows of 250
-            assert starts.tolist() == [store.rec_start[i] + 250 * k for k in range(4)]
-            expected = [float(c in truth.loc[int(rec), "super"]) for c in SUPER]
+            expected = [float(c in truth[int(rec)]) for c in classes]
             assert (part.y[mine] == expected).all()
-    zero = [r for r in set(task.train.records) | set(task.test.records)
-            if not truth.loc[int(r), "super"]]  # fmt: skip
-    assert zero, "records without a superclass stay in (all-zero rows)"
-    assert task.test.read(np.arange(3)).shape == (3, 12, 250)
-
-
-def test_ptbxl_superclass_settings_and_root(tmp_path: Path) -> None:
-    with pytest.raises(RecipeError, match=r"^task.root: required key is missing"):
-        load("ptbxl-superclass", {}, tmp_path)
-    with pytest.raises(RecipeError, match=r"share fold\(s\) \[8\]"):
-        load("ptbxl-superclass", {"root": "x", "test_folds": [8, 10]}, tmp_path)
-    with pytest.raises(DataError, match=r"task ptbxl-superclass: .*nowhere.*set the task's root"):
-        load("ptbxl-superclass", {"root": "nowhere"}, tmp_path)
+            # 10 s at 100 Hz, 2.5 s windows every 1.25 s: 7 windows, spanning the record
+            store, i = part.store, part.store.record_ids.index(rec)
+            starts = np.sort(part.start[mine]) - store.rec_start[i]
+            assert starts.tolist() == [125 * k for k in range(7)]
+            assert (part.span[mine] == [store.rec_start[i], store.rec_start[i] + 1000]).all()
+    patients = [set(p.patients) for p in (task.train, task.val, task.test)]
+    assert not (patients[0] & patients[2]) and not (patients[1] & patients[2])
+    if label_set == "superdiagnostic":
+        assert task.classes == sorted(SUPER)  # MultiLabelBinarizer order, as the benchmark
+    if label_set == "rhythm":  # SR has likelihood 0 in PTB-XL: a "> 0" rule would lose it
+        assert "SR" in task.classes
 
 
 @needs_ptbxl
-def test_ptbxl_superclass_refuses_a_patient_in_train_and_test(tmp_path: Path) -> None:
+def test_ptbxl_random_crops_stay_inside_their_record(tmp_path: Path) -> None:
+    task = load("ptbxl", {"root": str(PTBXL), "window_s": 2.0, "stride_s": 2.0}, tmp_path)
+    assert task.train.length == 200
+    starts = task.train.random_crops(np.random.default_rng(0))
+    lo, hi = task.train.span[:, 0], task.train.span[:, 1]
+    assert (starts >= lo).all() and (starts + 200 <= hi).all()
+    assert len(set((starts - lo).tolist())) > 50, "crops start anywhere in the record"
+
+
+def test_ptbxl_task_settings_and_root(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match=r"^task.root: required key is missing"):
+        load("ptbxl", {}, tmp_path)
+    with pytest.raises(RecipeError, match=r"share fold\(s\) \[9\]"):
+        load("ptbxl", {"root": "x", "test_folds": [9, 10]}, tmp_path)
+    with pytest.raises(RecipeError, match=r"task.labels"):
+        load("ptbxl", {"root": "x", "labels": "superclass"}, tmp_path)
+    with pytest.raises(DataError, match=r"task ptbxl: .*nowhere.*set the task's root"):
+        load("ptbxl", {"root": "nowhere"}, tmp_path)
+
+
+@needs_ptbxl
+def test_ptbxl_task_refuses_a_patient_in_train_and_test(tmp_path: Path) -> None:
     db = pd.read_csv(PTBXL / "ptbxl_database.csv")
     rows = pd.concat([db[db.strat_fold == 1].head(2), db[db.strat_fold == 10].head(2)])
     rows.loc[rows.index[-1], "patient_id"] = rows.iloc[0]["patient_id"]  # same patient
@@ -232,7 +268,7 @@ def test_ptbxl_superclass_refuses_a_patient_in_train_and_test(tmp_path: Path) ->
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         for ext in (".hea", ".dat"):
             shutil.copy(PTBXL / f"{name}{ext}", tmp_path / f"{name}{ext}")
-    settings = {"root": str(tmp_path), "train_folds": [1], "test_folds": [10]}
+    settings = {"root": str(tmp_path), "train_folds": [1], "val_folds": [], "test_folds": [10]}
     patient = str(int(rows.iloc[0]["patient_id"]))
-    with pytest.raises(DataError, match=rf"patient\(s\) {patient} have records in train folds"):
-        load("ptbxl-superclass", settings, tmp_path / "run")
+    with pytest.raises(DataError, match=rf"patient\(s\) {patient} have records in train and test"):
+        load("ptbxl", settings, tmp_path / "run")

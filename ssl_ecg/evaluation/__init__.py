@@ -37,7 +37,13 @@ from ssl_ecg.evaluation.features import (
     per_record,
 )
 from ssl_ecg.evaluation.finetune import finetune_predict
-from ssl_ecg.evaluation.loading import label_fraction, leakage, load_task, task_config
+from ssl_ecg.evaluation.loading import (
+    label_fraction,
+    leakage,
+    load_task,
+    patient_holdout,
+    task_config,
+)
 from ssl_ecg.evaluation.models import (
     Model,
     contract_data,
@@ -74,6 +80,7 @@ __all__ = [
     "load_model",
     "load_task",
     "markdown",
+    "patient_holdout",
     "pct",
     "per_record",
     "plot_confusion",

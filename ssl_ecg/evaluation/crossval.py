@@ -85,7 +85,7 @@ def _cross_validate(
                 part = dataclasses.replace(task, train=task.test.subset(tr),
                                            test=task.test.subset(te))  # fmt: skip
                 zs = (None, None) if z is None else (z[tr], z[te])
-                idx, proba = _predict(model, part, how, feature, fraction, *zs, dev)
+                idx, proba, _ = _predict(model, part, how, feature, fraction, *zs, dev)
                 oof[te] = proba
                 r = _report(part, proba, how, n_boot=0)
                 per_fold.append({"fold": f, "n_test": int(te.size), **{

@@ -77,12 +77,21 @@ def _dataset(windows: LabelledWindows) -> str:
     return str(windows.store.meta["dataset"]["name"])
 
 
-def label_fraction(windows: LabelledWindows, fraction: float, seed: int) -> np.ndarray:
+def label_fraction(
+    windows: LabelledWindows, fraction: float, seed: int, by_record: bool = False
+) -> np.ndarray:
     """Indices of a labelled subset drawn per patient: from each (patient, class) group keep
-    ceil(fraction * n) windows (at least one), chosen at random with ``seed``."""
+    ceil(fraction * n) windows (at least one), chosen at random with ``seed``. With
+    ``by_record`` (tasks scored per record, e.g. PTB-XL's reduced training sets) keep every
+    window of ceil(fraction * R) records drawn at random instead."""
     n = len(windows)
     if fraction >= 1:
         return np.arange(n)
+    if by_record:
+        names = np.unique(windows.records.astype(str))
+        take = max(1, math.ceil(fraction * names.size))
+        chosen = np.random.default_rng(seed).choice(names, size=take, replace=False)
+        return np.flatnonzero(np.isin(windows.records.astype(str), chosen))
     y = windows.y if windows.y.ndim == 1 else np.zeros(n, dtype=np.int64)
     keys = np.char.add(windows.patients.astype(str), np.char.add("|", y.astype(str)))
     rng = np.random.default_rng(seed)
@@ -92,3 +101,14 @@ def label_fraction(windows: LabelledWindows, fraction: float, seed: int) -> np.n
         take = max(1, math.ceil(fraction * members.size))
         keep.append(rng.choice(members, size=take, replace=False))
     return np.sort(np.concatenate(keep))
+
+
+def patient_holdout(windows: LabelledWindows, fraction: float, seed: int) -> np.ndarray:
+    """A boolean mask (N,) of the windows of a seeded ``fraction`` of the patients (at least
+    one, never all): a validation part that shares no patient with the rest."""
+    names = np.unique(windows.patients.astype(str))
+    if names.size < 2:
+        return np.zeros(len(windows), dtype=bool)
+    take = min(max(1, round(fraction * names.size)), names.size - 1)
+    chosen = np.random.default_rng(seed).choice(names, size=take, replace=False)
+    return np.isin(windows.patients.astype(str), chosen)

@@ -111,9 +111,27 @@ def markdown(summary: dict[str, Any]) -> str:
         if cv:
             row[5:5] = [_pm(r["cv"], "macro_f1"), _pm(r["cv"], "macro_auroc")]
         lines.append("| " + " | ".join(row) + " |")
+    lines += _notes(reports)
     if summary["leakage"]["allowed"]:
         lines += ["", f"**Leakage allowed**: {summary['leakage']['shared_test_patients']}"]
     return "\n".join(lines) + "\n"
+
+
+def _notes(reports: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    """Lines under the table: macro AUROC under further aggregations, fine-tuning's choice."""
+    lines = []
+    for feature, fraction, r in reports:
+        where = f"{feature}, labels {_labels(float(fraction), r.get('label_fraction_used'))}"
+        for agg, a in r.get("also", {}).items():
+            score = _fmt(a["macro_auroc"], a["ci"])
+            lines.append(f"- {where}: macro AUROC per record ({agg}) {score}")
+        ft = r.get("finetune")
+        if ft:
+            lines.append(f"- {where}: fine-tuned checkpoint of step {ft['selected_step']} "
+                         f"(validation macro AUROC {_fmt(ft['val_score'])} on "
+                         f"{ft.get('validation', 'validation windows')}; stopped at step "
+                         f"{ft['stopped_at']})")  # fmt: skip
+    return ["", *lines] if lines else []
 
 
 def _pm(cv: dict[str, Any], name: str) -> str:
