@@ -190,14 +190,15 @@ def main() -> None:
         if args.pretrain_only:
             continue
         baseline_sets = [s for s in row.sets if s.startswith("encoder.")]
-        own = ref if not baseline_sets else _with_sets(recipe, baseline_sets, out)
         # the same encoder at random init / trained from scratch (its own architecture)
-        score(f"{name}-random", "random", own, [], [])
-        sup = out / f"{name}-random" / "finetune-super-10"
-        lin_vs = [
-            f"random={out / f'{name}-random' / 'linear-all'}",
-            f"random-xresnet1d50={out / 'random-xresnet1d50' / 'linear-all'}",
-        ]
+        rand = "random-xresnet1d50"
+        if baseline_sets:
+            rand = f"{name}-random"
+            score(rand, "random", _with_sets(recipe, baseline_sets, out), [], [])
+        sup = out / rand / "finetune-super-10"
+        lin_vs = [f"random={out / rand / 'linear-all'}"]
+        if baseline_sets:
+            lin_vs.append(f"random-xresnet1d50={out / 'random-xresnet1d50' / 'linear-all'}")
         score(name, str(run), None, lin_vs, [f"supervised={sup}"])
     table["wall_s"] = round(time.time() - t0)
     (out / "results.json").write_text(json.dumps(table, indent=1))
