@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -102,3 +103,64 @@ def test_preprocess_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="Nyquist"):
         PreprocessConfig(fs=50.0, lowpass_hz=40.0)
     assert PreprocessConfig(leads="standard12").lead_names(["II"])[6] == "V1"
+
+
+class _Counting:
+    """A record source that counts its loads and can stop (as a kill would) after ``stop``."""
+
+    def __init__(self, inner: object, stop: int | None = None) -> None:
+        self.inner, self.stop, self.loaded = inner, stop, []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def load(self, key: str) -> object:
+        if self.stop is not None and len(self.loaded) == self.stop:
+            raise KeyboardInterrupt  # the process dies here
+        self.loaded.append(key)
+        return self.inner.load(key)  # type: ignore[attr-defined]
+
+
+def _build(recipe: object, folder: Path, stop: int | None = None) -> _Counting:
+    from ssl_ecg.data.cache import build_cache
+
+    source = _Counting(build_source(recipe), stop)  # type: ignore[arg-type]
+    pre = recipe.sources[0].preprocess  # type: ignore[attr-defined]
+    leads = pre.lead_names(list(source.leads))  # type: ignore[attr-defined]
+    with contextlib.suppress(KeyboardInterrupt):  # a "killed" build
+        build_cache(source, pre, leads, folder, {"dataset": {"name": "s"}}, workers=1)  # type: ignore[arg-type]
+    return source
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    skip = {"meta.json"}  # its build time differs
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name not in skip}
+
+
+def test_a_killed_prepare_continues_where_it_stopped(tmp_path: Path) -> None:
+    recipe = load_recipe(HYBRID, [*SMALL, "data.seed=21"])
+    whole = _build(recipe, tmp_path / "whole")
+    assert len(whole.loaded) == 6
+    killed = _build(recipe, tmp_path / "c", stop=4)
+    assert not (tmp_path / "c").exists() and (tmp_path / "c.partial").is_dir()
+    assert killed.loaded == whole.loaded[:4]
+    # a kill between a record's samples and its journal line: extra bytes, half a line
+    part = tmp_path / "c.partial"
+    with (part / "signal_0000.bin").open("ab") as f:
+        f.write(b"\x01" * 1000)
+    with (part / "journal.jsonl").open("a") as f:
+        f.write('{"key": "half')
+    resumed = _build(recipe, tmp_path / "c")
+    assert resumed.loaded == whole.loaded[4:]  # only the records not yet done
+    assert not part.exists()
+    assert _files(tmp_path / "c") == _files(tmp_path / "whole")  # byte for byte
+
+
+def test_a_live_prepare_keeps_others_out_of_its_folder(tmp_path: Path) -> None:
+    import os
+
+    recipe = load_recipe(HYBRID, [*SMALL, "data.seed=21"])
+    (tmp_path / "c.partial").mkdir()
+    (tmp_path / "c.partial" / "lock").write_text(str(os.getppid()))  # a live process
+    with pytest.raises(DataError, match="another prepare"):
+        _build(recipe, tmp_path / "c")

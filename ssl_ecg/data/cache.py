@@ -12,8 +12,9 @@ Layout of one cache folder (``<cache root>/<dataset>-<hash16>/``)::
 
 The folder name is a content hash of the dataset plugin and its settings, the source files'
 identity and the stored preprocessing settings: change any of them and a new cache is built;
-an old one is never silently reused. A cache is built in a temporary folder and renamed into
-place when complete, so an interrupted prepare leaves nothing half-written behind.
+an old one is never silently reused. A cache is built in ``<folder>.partial`` and renamed into
+place when complete, so a cache folder is never half-written; a prepare that was killed (or
+stopped on a bad record) continues from its last finished record (:mod:`ssl_ecg.data.building`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,13 +33,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ssl_ecg.config import PreprocessConfig
+from ssl_ecg.data.building import Partial
 from ssl_ecg.data.preprocess import Processed, process
 from ssl_ecg.data.record import RecordSource
 from ssl_ecg.errors import DataError, SslEcgError
 
 CACHE_FORMAT = 3  # 3: records carry a content fingerprint (leakage guard)
 ENV_CACHE = "SSL_ECG_CACHE"
-SHARD_BYTES = 1 << 30
 T = TypeVar("T")
 
 
@@ -203,74 +203,6 @@ def _ordered_map(
                 fut.cancel()
 
 
-class _ShardWriter:
-    """Appends (T, C) arrays to raw shard files, starting a new shard past ``SHARD_BYTES``."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.sizes: list[int] = []  # samples per shard
-        self.file: Any = None
-
-    def write(self, arr: np.ndarray) -> tuple[int, int]:
-        """Append ``arr`` (T, C); returns (shard, offset in samples)."""
-        if self.file is None or self.sizes[-1] * arr.shape[1] * arr.itemsize >= SHARD_BYTES:
-            if self.file is not None:
-                self.file.close()
-            self.file = (self.folder / f"signal_{len(self.sizes):04d}.bin").open("wb")
-            self.sizes.append(0)
-        offset = self.sizes[-1]
-        self.file.write(np.ascontiguousarray(arr).tobytes())
-        self.sizes[-1] += arr.shape[0]
-        return len(self.sizes) - 1, offset
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-
-
-class _Collected:
-    """What a cache holds besides the signal shards, gathered record by record."""
-
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-        self.rpeaks: list[np.ndarray] = []
-        self.beats: list[np.ndarray] = []
-        self.beat_labels: list[str] = []
-        self.base = 0  # global sample index of the next record
-
-    def add(self, result: Processed, shard: int, offset: int) -> None:
-        n = result.signal.shape[0]
-        self.records.append({
-            "record_id": result.record_id, "patient_id": result.patient_id,
-            "source": result.source, "source_fs": result.source_fs, "shard": shard,
-            "offset": offset, "start": self.base, "n_samples": n,
-            "present": result.present.tolist(), "flat_leads": result.flat_leads,
-            "labels": result.labels, "fingerprint": result.fingerprint,
-            "n_rpeaks": int(result.rpeaks.size), "n_beats": int(result.beats.size),
-        })  # fmt: skip
-        self.rpeaks.append(result.rpeaks + self.base)
-        self.beats.append(result.beats + self.base)
-        self.beat_labels.extend(result.beat_labels or [""] * result.beats.size)
-        self.base += n
-
-    def save(self, tmp: Path) -> None:
-        """rpeaks.npy, beats.npy, beat_labels.npy, records.json and index.npz into ``tmp``."""
-        records = self.records
-        np.save(tmp / "rpeaks.npy", np.concatenate(self.rpeaks).astype(np.int64))
-        np.save(tmp / "beats.npy", np.concatenate(self.beats).astype(np.int64))
-        np.save(tmp / "beat_labels.npy", np.asarray(self.beat_labels, dtype=str))
-        (tmp / "records.json").write_text(json.dumps(records))
-        np.savez(
-            tmp / "index.npz",
-            start=np.array([r["start"] for r in records], dtype=np.int64),
-            n_samples=np.array([r["n_samples"] for r in records], dtype=np.int64),
-            shard=np.array([r["shard"] for r in records], dtype=np.int32),
-            present=np.array([r["present"] for r in records], dtype=bool),
-            record_id=np.array([r["record_id"] for r in records], dtype=str),
-            patient_id=np.array([r["patient_id"] for r in records], dtype=str),
-        )
-
-
 def build_cache(
     source: RecordSource,
     pre: PreprocessConfig,
@@ -282,51 +214,54 @@ def build_cache(
     skip_bad: bool = False,
     on_record: Callable[[str], None] | None = None,
 ) -> Path:
-    """Prepare every record of ``source`` into ``folder`` (built aside, renamed when complete)."""
+    """Prepare every record of ``source`` into ``folder``: built in ``<folder>.partial`` and
+    renamed when complete; a killed or failed prepare continues from its last record."""
     keys = source.keys()
     if not keys:
         raise DataError(f"{describe['dataset']['name']}: the dataset has no records")
     workers = 1 if len(keys) < 4 else workers or min(os.cpu_count() or 1, len(keys))
-    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     t0 = time.perf_counter()
-    writer = _ShardWriter(tmp)
-    got = _Collected()
-    skipped: list[dict[str, str]] = list(source.skipped())
+    part = Partial(folder, len(leads) * np.dtype(pre.cache_dtype).itemsize)
+    done = part.open(keys)
+    for key in keys[:done]:
+        if on_record is not None:
+            on_record(key)
     try:
-        for key, (status, result) in _ordered_map(keys, workers, (source, pre, leads)):
+        for key, (status, result) in _ordered_map(keys[done:], workers, (source, pre, leads)):
             if on_record is not None:
                 on_record(key)
             if status == "bad":
                 if not skip_bad:
                     raise DataError(f"{result} (run with --skip-bad to skip such records)")
-                skipped.append({"record": key, "reason": str(result)})
+                part.skip(key, str(result))
                 continue
             assert isinstance(result, Processed)
-            got.add(result, *writer.write(result.signal))
-        writer.close()
-        if not got.records:
-            first = skipped[len(source.skipped()) :] or skipped
-            raise DataError(f"every record was skipped as bad; first: {first[0]['reason']}")
-        got.save(tmp)
-        prepared = {r["record_id"] for r in got.records}
-        splits = {name: [r for r in ids if r in prepared] for name, ids in source.splits().items()}
-        meta = {
-            **describe, "format": CACHE_FORMAT, "fs": pre.fs, "leads": leads,
-            "dtype": pre.cache_dtype, "shards": writer.sizes, "n_records": len(got.records),
-            "n_samples": got.base, "splits": splits, "skipped": skipped,
-            "seconds": round(time.perf_counter() - t0, 2),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }  # fmt: skip
-        (tmp / "skipped.json").write_text(json.dumps(skipped, indent=1))
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process finished the same cache first: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        writer.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            part.store(key, result)
+        part.close()
+        skipped = [*source.skipped(), *part.skipped]
+        if not part.got.records:
+            part.discard()
+            raise DataError(f"every record was skipped as bad; first: {skipped[-1]['reason']}")
+        part.got.save(part.path)
+        _write_meta(part, source, pre, leads, describe, skipped, time.perf_counter() - t0)
+        part.finish(folder)
+    finally:
+        part.close()  # a failed or killed build keeps its partial folder to continue from
     return folder
+
+
+def _write_meta(
+    part: Partial, source: RecordSource, pre: PreprocessConfig, leads: list[str],
+    describe: dict[str, Any], skipped: list[dict[str, str]], seconds: float,
+) -> None:  # fmt: skip
+    prepared = {r["record_id"] for r in part.got.records}
+    splits = {name: [r for r in ids if r in prepared] for name, ids in source.splits().items()}
+    meta = {
+        **describe, "format": CACHE_FORMAT, "fs": pre.fs, "leads": leads,
+        "dtype": pre.cache_dtype, "shards": part.writer.sizes,
+        "n_records": len(part.got.records), "n_samples": part.got.base, "splits": splits,
+        "skipped": skipped, "seconds": round(seconds, 2),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }  # fmt: skip
+    (part.path / "skipped.json").write_text(json.dumps(skipped, indent=1))
+    (part.path / "meta.json").write_text(json.dumps(meta, indent=1))

@@ -69,7 +69,7 @@ def prepare_source(
     folder, leads, desc = cache_folder(dataset, records, pre, recipe_dir)
     if (folder / "meta.json").is_file():
         return Prepared(Store(folder), built=False)
-    if folder.parent.is_dir():  # a prepare killed mid-way leaves <folder>.tmp-<pid>
+    if folder.parent.is_dir():  # left by versions before resumable prepares
         remove_stale(folder.parent, f"{folder.name}.tmp-*")
     columns = (TextColumn(f"[bold]prepare {dataset.name}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[key]}"), TimeRemainingColumn())  # fmt: skip
