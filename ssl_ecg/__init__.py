@@ -22,6 +22,7 @@ from ssl_ecg.errors import (
     RecipeError,
     SslEcgError,
     did_you_mean,
+    require_package,
 )
 from ssl_ecg.hookspecs import hookimpl
 from ssl_ecg.specs import Config, Spec
@@ -30,7 +31,8 @@ from ssl_ecg.version import __version__
 # public name -> module that defines it (imported lazily, PEP 562)
 _RECORDS = ["DatasetContext", "Record", "RecordSource"]
 _MODELS = ["Augmentation", "AugmentationConfig", "AugmentationContext", "Batch", "Encoder",
-           "EncoderContext", "Objective", "ObjectiveContext"]  # fmt: skip
+           "EncoderContext", "Logger", "LoggerContext", "Objective",
+           "ObjectiveContext"]  # fmt: skip
 _TASKS = ["HRV_FEATURES", "RR_FEATURES", "Baseline", "BaselineContext", "LabelledWindows",
           "Task", "TaskContext", "TaskData", "hrv_features", "rr_features"]  # fmt: skip
 _LAZY = {
@@ -61,6 +63,8 @@ __all__ = [
     "Incompatible",
     "LabelledWindows",
     "LoadedEncoder",
+    "Logger",
+    "LoggerContext",
     "Objective",
     "ObjectiveContext",
     "PluginError",
@@ -79,6 +83,7 @@ __all__ = [
     "hookimpl",
     "hrv_features",
     "load_encoder",
+    "require_package",
     "rr_features",
     "sincos_positions",
 ]
@@ -108,6 +113,8 @@ if TYPE_CHECKING:  # for type checkers and editors: the lazy names, eagerly
         Batch,
         Encoder,
         EncoderContext,
+        Logger,
+        LoggerContext,
         Objective,
         ObjectiveContext,
     )

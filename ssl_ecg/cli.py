@@ -380,7 +380,9 @@ def benchmark(
 
 @app.command("new-plugin")
 def new_plugin_cmd(
-    kind: Annotated[str, typer.Argument(help="objective, encoder, augmentation, dataset or task")],
+    kind: Annotated[
+        str, typer.Argument(help="objective, encoder, augmentation, dataset, task or logger")
+    ],
     name: Annotated[str, typer.Argument(help="the name recipes will use, e.g. my-loss")],
     dir_: Annotated[Path, typer.Option("--dir", help="folder to write ssl-ecg-NAME/ in")] = Path(
         "."

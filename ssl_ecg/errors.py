@@ -54,3 +54,19 @@ def one_line(exc: BaseException) -> str:
     library, summarised for a one-line error."""
     text = [s.strip() for s in str(exc).strip().splitlines() if s.strip()]
     return f"{type(exc).__name__}: {text[0][:200] if text else ''}".rstrip(": ")
+
+
+def require_package(module: str, pip: str, who: str) -> None:
+    """Raise ValueError (in a config validator: an error naming the recipe key) when
+    ``module`` cannot be imported, saying which ``pip`` package to install; ``who`` names
+    the component that needs it (e.g. "logger 'my-tracker'")."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a broken install
+        found = False
+    if not found:
+        raise ValueError(
+            f"{who} needs the Python package '{pip}', which is not installed: pip install {pip}"
+        )

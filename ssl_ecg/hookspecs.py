@@ -59,6 +59,11 @@ def register_baselines() -> list[Spec]:
 
 
 @hookspec
+def register_loggers() -> list[Spec]:
+    """Return logger specs: destinations for a run's parameters, losses and scores."""
+
+
+@hookspec
 def register_commands(cli: typer.Typer) -> None:
     """Add commands to the ``ssl-ecg`` command line (``@cli.command()`` on the given app)."""
 
@@ -70,4 +75,5 @@ HOOK_KINDS = {
     "register_objectives": "objective",
     "register_tasks": "task",
     "register_baselines": "baseline",
+    "register_loggers": "logger",
 }

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -171,3 +172,56 @@ class Objective(nn.Module):
         (B, C, T)}`` for ``batch.signal`` in signal units; the others return None (the
         default)."""
         return None
+
+
+# ------------------------------------------------------------------ loggers
+@dataclasses.dataclass(frozen=True)
+class LoggerContext:
+    """Where and how a logger writes. ``mode`` says what the process does with the run:
+
+    * ``"new"``: a fresh run (what an earlier, killed attempt in the folder logged is old);
+    * ``"resume"``: ``--resume``: the run goes on after step ``step`` (its last checkpoint),
+      so the values an interrupted attempt logged after ``step`` come again (a logger that
+      can hides the old ones);
+    * ``"append"``: a finished run gets more values (evaluation scores at step ``step``).
+
+    A resumed run, and an evaluation of a run, write to the run's own destination.
+    """
+
+    run_dir: Path  # the run directory; a logger's relative paths resolve against it
+    mode: Literal["new", "resume", "append"] = "new"
+    step: int = 0  # the last step already done (0 for a new run)
+
+    @property
+    def run_name(self) -> str:
+        """The run directory's name (a readable name for the run)."""
+        return self.run_dir.resolve().name
+
+
+class Logger:
+    """Base for loggers: a destination for a run's parameters and metrics (an event file, a
+    tracking service). Built as ``factory(config, LoggerContext)`` by rank 0 only.
+
+    The core calls ``log_params`` once a run starts, with the resolved recipe and the data
+    contract flattened to dotted keys (``{"train.lr": 0.001, "encoder.name": "vit1d",
+    "contract.fs": 250.0}``: str, int, float or bool values); ``log_metrics`` at every logged
+    step (``{"train/loss": 0.71, "train/lr": 1e-3, "train/samples_per_s": 812.0}``, objective
+    parts as ``train/<part>``) and for evaluation scores (``eval/<task>/<protocol>/<features>/
+    <fraction>/macro_f1``, at the step of the evaluated weights); ``close`` when done, once or
+    more. Names may hold ``/``, ``.``, ``-`` and ``+``: a logger maps the characters its
+    destination refuses. Never modify the dicts passed in. A logger that raises while logging
+    is dropped with a warning; the run goes on.
+    """
+
+    def __init__(self, config: Config, context: LoggerContext) -> None:
+        self.config = config
+        self.context = context
+
+    def log_params(self, params: dict[str, str | int | float | bool]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement log_params()")
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement log_metrics()")
+
+    def close(self) -> None:
+        """Flush and release the destination (called once or more)."""

@@ -22,7 +22,7 @@ from ssl_ecg.registry import Registry, get_registry
 from ssl_ecg.specs import Config, Spec
 
 COMPONENT_TABLES = {"data": "dataset", "encoder": "encoder", "objective": "objective"}
-TABLES = ("data", "encoder", "augmentations", "objective", "train")
+TABLES = ("data", "encoder", "augmentations", "objective", "train", "loggers")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +110,7 @@ class Recipe(DataRecipe):
     # where each [train] value came from: "recipe", the objective's paper ("objective ..."),
     # or absent (the core's default)
     train_origin: dict[str, str] = dataclasses.field(default_factory=dict, compare=False)
+    loggers: tuple[Component, ...] = ()  # where the run's metrics also go ([[loggers]])
 
     def resolved(self) -> dict[str, Any]:
         """The full recipe as plain data, defaults filled in (what ``ssl-ecg show`` prints)."""
@@ -120,6 +121,8 @@ class Recipe(DataRecipe):
             "objective": self.objective.resolved(),
             "train": _plain(self.train.model_dump(mode="json", exclude=self._unused_train())),
         }
+        if self.loggers:  # absent when there are none: such a recipe reads as it always did
+            out["loggers"] = [lg.resolved() for lg in self.loggers]
         return out
 
     def _unused_train(self) -> set[str]:
@@ -155,6 +158,7 @@ class Recipe(DataRecipe):
                   for i, src in enumerate(self.sources)]  # fmt: skip
         parts += [("encoder", self.encoder), ("objective", self.objective), ("train", self.train)]
         parts += [(f"augmentations[{i}]", a) for i, a in enumerate(self.augmentations)]
+        parts += [(lg.key, lg) for lg in self.loggers]
         out = []
         while parts:
             prefix, part = parts.pop(0)
@@ -374,9 +378,23 @@ def recipe_from_dict(doc: dict[str, Any], path: Path, registry: Registry | None 
             for i, a in enumerate(augs_raw)
         )
         train, origin = train_config(doc.get("train", {}), objective)
+        loggers = logger_components(doc.get("loggers", []), registry)
     except RecipeError as exc:
         raise RecipeError(f"{path}: {exc}") from None
-    return Recipe(path, sources, pre, train.seed, encoder, augs, objective, train, origin)
+    return Recipe(path, sources, pre, train.seed, encoder, augs, objective, train, origin, loggers)
+
+
+def logger_components(raw: Any, registry: Registry | None = None) -> tuple[Component, ...]:
+    """``[[loggers]]``: each table a logger plugin and its settings (none: an empty tuple)."""
+    if not isinstance(raw, list):
+        raise RecipeError(
+            "loggers: write each logger as an [[loggers]] table with its name "
+            "(ssl-ecg list-plugins --kind logger lists them)"
+        )
+    registry = registry or get_registry()
+    return tuple(
+        _component(registry, "logger", table, f"loggers[{i}]")[0] for i, table in enumerate(raw)
+    )
 
 
 def train_config(raw: Any, objective: Component) -> tuple[TrainConfig, dict[str, str]]:

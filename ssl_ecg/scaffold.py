@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ssl_ecg.errors import SslEcgError, did_you_mean
 
-SCAFFOLD_KINDS = ("objective", "encoder", "augmentation", "dataset", "task")
+SCAFFOLD_KINDS = ("objective", "encoder", "augmentation", "dataset", "task", "logger")
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 
 # the component tables of example.toml; the scaffolded kind's own table replaces its default
@@ -83,10 +83,12 @@ def _render(template: str, values: dict[str, str]) -> str:
 
 
 def _example(kind: str, name: str) -> str:
-    """example.toml: a tiny recipe of built-ins, the scaffolded kind's own table in its slot."""
+    """example.toml: a tiny recipe of built-ins, the scaffolded kind's own table in its slot
+    (a logger's is added at the end, as ``[[loggers]]``)."""
     tables = dict(_EXAMPLE)
     if kind in _SLOT:
         tables[_SLOT[kind]] = _OWN[_SLOT[kind]]
+    tables["LOGGERS"] = '\n[[loggers]]\nname = "__NAME__"\n' if kind == "logger" else ""
     text = _render("example.toml.tmpl", {})
     for slot, table in tables.items():
         text = text.replace(f"__{slot}__", table)

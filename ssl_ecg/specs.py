@@ -12,8 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Kind = Literal["dataset", "encoder", "augmentation", "objective", "task", "baseline"]
-KINDS: tuple[Kind, ...] = ("dataset", "encoder", "augmentation", "objective", "task", "baseline")
+Kind = Literal["dataset", "encoder", "augmentation", "objective", "task", "baseline", "logger"]
+KINDS: tuple[Kind, ...] = (
+    "dataset", "encoder", "augmentation", "objective", "task", "baseline", "logger"
+)  # fmt: skip
 
 
 class Config(BaseModel):

@@ -23,12 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssl_ecg.errors import PluginError
+from ssl_ecg.errors import PluginError, one_line
 from ssl_ecg.interfaces import (
     AugmentationContext,
     Batch,
     Encoder,
     EncoderContext,
+    Logger,
+    LoggerContext,
     Objective,
     ObjectiveContext,
 )
@@ -518,3 +520,59 @@ def check_baseline(
     _ensure(np.isfinite(f).all(), spec, "features must be finite")
     _ensure(np.array_equal(f, base.transform(task.test)), spec, "transform must be deterministic")
     return f
+
+
+# ------------------------------------------------------------------ loggers
+_PARAMS = {"train.lr": 0.001, "train.steps": 4, "encoder.name": "vit1d", "data.leads": '["II"]',
+           "train.grad_clip_on": True}  # fmt: skip
+_METRICS = {"train/loss": 0.5, "train/lr": 1e-3, "train/samples_per_s": 800.0,
+            "eval/task/linear/embedding+side/0.1/macro_f1": 0.25}  # fmt: skip
+
+
+def _logger_call(spec: Spec, what: str, call: Any, *args: Any) -> Any:
+    """``call(*args)``; an exception becomes the rule it broke."""
+    try:
+        return call(*args)
+    except ConformanceError:
+        raise
+    except Exception as exc:
+        rule = f"{what} raised {one_line(exc)}"
+        raise ConformanceError(f"{spec.kind} '{spec.name}': {rule}") from None
+
+
+def _logger_session(spec: Spec, config: Config, run: Path, mode: str, done: int,
+                    steps: list[int]) -> None:  # fmt: skip
+    """One process's use of a logger: start in ``mode`` after step ``done``, log, close."""
+    what = f"in mode '{mode}'"
+    logger = _logger_call(spec, f"factory(config, LoggerContext) {what}", spec.factory, config,
+                          LoggerContext(run, mode, done))  # type: ignore[arg-type]  # fmt: skip
+    _ensure(isinstance(logger, Logger), spec, "the factory must return an ssl_ecg.Logger")
+    params, metrics = dict(_PARAMS), dict(_METRICS)
+    if mode != "append":  # the core gives a new or resumed run its parameters
+        _logger_call(spec, f"log_params {what}", logger.log_params, params)
+    for step in steps:
+        _logger_call(spec, f"log_metrics at step {step} {what}", logger.log_metrics, metrics, step)
+    _ensure(params == _PARAMS and metrics == _METRICS, spec,
+            "log_params and log_metrics must not modify the dicts passed in")  # fmt: skip
+    _logger_call(spec, f"close() {what}", logger.close)
+    _logger_call(spec, f"a second close() {what}", logger.close)
+
+
+def check_logger(
+    component: Spec | str, settings: dict[str, Any] | None = None, run_dir: Path | None = None
+) -> Path:
+    """Starts in a run directory (``new``), takes the run's parameters (dotted keys; str, int,
+    float and bool values) and metrics at rising steps (names with ``/``, ``.``, ``-``, ``+``)
+    without modifying them, closes (twice is harmless), and starts again on the same run to go
+    on after a checkpoint (``resume``) and to add evaluation scores (``append``). ``run_dir``
+    defaults to a new temporary folder; it is returned, for a test to read the logs back."""
+    import tempfile
+
+    spec = _spec("logger", component)
+    config = _config(spec, settings)
+    run = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="ssl-ecg-log-"))
+    run.mkdir(parents=True, exist_ok=True)
+    _logger_session(spec, config, run, "new", 0, [1, 2, 3])
+    _logger_session(spec, config, run, "resume", 2, [3, 4])  # went on after a checkpoint at 2
+    _logger_session(spec, config, run, "append", 4, [4])  # evaluation scores of step 4
+    return run

@@ -27,7 +27,8 @@ from ssl_ecg.checkpoint import load_checkpoint, load_state, save_checkpoint
 from ssl_ecg.config import TrainConfig
 from ssl_ecg.data.store import MixedWindows
 from ssl_ecg.errors import SslEcgError
-from ssl_ecg.interfaces import Batch
+from ssl_ecg.interfaces import Batch, LoggerContext
+from ssl_ecg.loggers import RunLoggers, open_loggers, run_params, train_metrics
 from ssl_ecg.outputs import atomic_write, output_dir, remove_stale, run_lock
 from ssl_ecg.recipe import DataRecipe, Recipe
 from ssl_ecg.runtime import data_contract, pick_device, seed_everything
@@ -222,6 +223,7 @@ class _Run:
         self.order = self.windows.order(self.gen)
         self.pos, self.start = 0, 1
         self.metrics: list[dict[str, float]] = []
+        self.loggers = RunLoggers()  # rank 0 opens the recipe's [[loggers]] in fit()
 
     def load_data(self, recipe: Recipe, d: distributed.Dist, progress: bool) -> Any:
         """Build the sources once, prepare them (rank 0 first), build the model for their
@@ -336,6 +338,7 @@ class _Run:
         if self.d.main:
             self.metrics_file.write(json.dumps(row) + "\n")
             self.metrics_file.flush()
+            self.loggers.log_metrics(train_metrics(row), step)
         return f"loss {row['loss']:.4f}  {row['samples_per_s']:.0f} samples/s"
 
     def checkpoint(self, step: int, path: Path | None = None) -> None:
@@ -374,17 +377,35 @@ class _Run:
             self.checkpoint(step, self.run_dir / "checkpoints" / f"step_{step:07d}.pt")
 
     # ------------------------------------------------------------------ the loop
+    def open_outputs(self, fresh: bool) -> None:
+        """Rank 0: the run's recipe, data, metrics file and loggers (which get the run's
+        parameters); a resumed run appends to all of them."""
+        if not self.d.main:
+            return
+        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        atomic_write(self.run_dir / "recipe.toml", self.recipe.to_toml())
+        atomic_write(self.run_dir / "data.json", json.dumps(self.data, indent=1))
+        if fresh:  # a fresh run keeps no rows of an earlier, killed one
+            keep_metrics(self.run_dir / "metrics.jsonl", 0)
+        self.metrics_file = (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8")
+        context = LoggerContext(self.run_dir, "new" if fresh else "resume", self.start - 1)
+        self.loggers = open_loggers(self.recipe.loggers, context, self.recipe.path)
+        self.loggers.log_params(run_params(self.recipe.resolved(), self.data["contract"]))
+
     def fit(self, state: dict[str, Any] | None) -> list[dict[str, float]]:
-        cfg, d = self.recipe.train, self.d
         if state is not None:
             self.resume(state)
-        if d.main:
-            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            atomic_write(self.run_dir / "recipe.toml", self.recipe.to_toml())
-            atomic_write(self.run_dir / "data.json", json.dumps(self.data, indent=1))
-            if state is None:  # a fresh run keeps no rows of an earlier, killed one
-                keep_metrics(self.run_dir / "metrics.jsonl", 0)
-            self.metrics_file = (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8")
+        self.open_outputs(fresh=state is None)
+        try:
+            self.loop()
+        finally:
+            self.loggers.close()
+        self.finish()
+        return self.metrics
+
+    def loop(self) -> None:
+        """Step, log, checkpoint, from ``self.start`` to the last step."""
+        cfg, d = self.recipe.train, self.d
         if self.start == 1:
             self.snapshot(0)  # the random init of this seed
         columns = (
@@ -409,8 +430,6 @@ class _Run:
                     self.checkpoint(step)
                 self.snapshot(step)
                 bar.update(task, completed=step)
-        self.finish()
-        return self.metrics
 
     def finish(self) -> None:
         prints = distributed.fingerprints(self.objective, self.d, self.device)

@@ -24,6 +24,8 @@ from ssl_ecg import (
     AugmentationConfig,
     Batch,
     Encoder,
+    Logger,
+    LoggerContext,
     Objective,
     PluginError,
     Spec,
@@ -36,6 +38,7 @@ from ssl_ecg.testing import (
     check_baseline,
     check_dataset,
     check_encoder,
+    check_logger,
     check_objective,
     check_task,
     task_context,
@@ -50,7 +53,7 @@ def specs(kind: str) -> list[Spec]:
 
 
 def test_registry_holds_every_kind_used_by_recipes() -> None:
-    for kind in ("dataset", "encoder", "augmentation", "objective", "task", "baseline"):
+    for kind in ("dataset", "encoder", "augmentation", "objective", "task", "baseline", "logger"):
         assert specs(kind), f"no {kind} registered"
 
 
@@ -167,6 +170,13 @@ def test_baseline_conforms(spec: Spec, small_task: Any) -> None:
     assert features.shape[0] == len(small_task.test) and features.shape[1] > 0
 
 
+# ------------------------------------------------------------------ loggers
+@pytest.mark.parametrize("spec", specs("logger"), ids=lambda s: s.name)
+def test_logger_conforms(spec: Spec, tmp_path: Path) -> None:
+    run = check_logger(spec, run_dir=tmp_path)
+    assert run == tmp_path and any(tmp_path.iterdir()), "a built-in logger writes in the run"
+
+
 # ------------------------------------------------------------------ the kit catches what it claims
 class _InPlaceConfig(AugmentationConfig):
     pass
@@ -213,6 +223,38 @@ class _Refuses(Objective):
 def test_kit_names_the_broken_augmentation_rule(spec: Spec, rule: str) -> None:
     with pytest.raises(ConformanceError, match=rule):
         check_augmentation(spec)
+
+
+class _Mutating(Logger):
+    def log_params(self, params: dict[str, Any]) -> None:
+        params.clear()
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        pass
+
+
+class _NoResume(_Mutating):
+    def __init__(self, config: Any, context: LoggerContext) -> None:
+        if context.mode == "resume":
+            raise FileExistsError("run exists")
+        super().__init__(config, context)
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("spec", "rule"),
+    [
+        (Spec("mutating", _Mutating), "must not modify the dicts passed in"),
+        (Spec("no-resume", _NoResume), "in mode 'resume' raised FileExistsError: run exists"),
+        (Spec("not-a-logger", lambda c, ctx: object()), "must return an ssl_ecg.Logger"),
+    ],
+    ids=["mutating", "no-resume", "not-a-logger"],
+)
+def test_kit_names_the_broken_logger_rule(spec: Spec, rule: str, tmp_path: Path) -> None:
+    with pytest.raises(ConformanceError, match=rule):
+        check_logger(spec, run_dir=tmp_path)
 
 
 def test_kit_names_the_broken_objective_rule() -> None:

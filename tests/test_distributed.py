@@ -1,5 +1,5 @@
 """Two CPU processes under torchrun (gloo) train the model a single process trains on the same
-global batches: same losses, same final weights, identical on both ranks."""
+global batches: same losses, same final weights, identical on both ranks; only rank 0 logs."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 SETS = [
     "objective.name=energy", "data.n_records=3", "data.duration_s=20.0", "encoder.dim=32",
     "encoder.depth=1", "encoder.heads=2", "train.batch_size=16", "train.steps=6",
-    "train.log_every=1", "train.device=cpu",
+    "train.log_every=1", "train.device=cpu", 'loggers=[{ name = "tensorboard" }]',
 ]  # fmt: skip
 # deterministic and a mean over samples: two half-batch means average to the full-batch mean
 ENERGY = """
@@ -56,6 +56,14 @@ def _train(run: Path, site: Path, processes: int) -> list[dict]:
     return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+def _logged_steps(folder: Path) -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return [e.step for e in events.Scalars("train/loss")]
+
+
 def test_two_gloo_processes_train_what_one_process_trains(
     tmp_path: Path, fake_dist: Callable[..., Path]
 ) -> None:
@@ -66,6 +74,8 @@ def test_two_gloo_processes_train_what_one_process_trains(
     assert ddp["world_size"] == 2 and ddp["identical"]
     assert ddp["fingerprints"][0] == ddp["fingerprints"][1]
     assert [r["step"] for r in two] == list(range(1, 7)), "only rank 0 writes metrics"
+    (events,) = (tmp_path / "two" / "tensorboard").iterdir()  # only rank 0 logs
+    assert _logged_steps(events.parent) == list(range(1, 7))
     losses_one, losses_two = [r["loss"] for r in one], [r["loss"] for r in two]
     assert losses_one[-1] < losses_one[0], "the loss must move for the comparison to mean much"
     assert torch.allclose(torch.tensor(losses_two), torch.tensor(losses_one), rtol=1e-4), (

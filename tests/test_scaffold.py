@@ -1,6 +1,6 @@
 """``ssl-ecg new-plugin``: every kind's package installs with pip and passes its own tests as
-generated; the objective trains 20 steps from its generated recipe; bad requests are one-line
-errors (exit 2)."""
+generated; the objective trains 20 steps from its generated recipe, the logger logs such a run;
+bad requests are one-line errors (exit 2)."""
 
 from __future__ import annotations
 
@@ -68,6 +68,15 @@ def test_generated_package_installs_and_passes_its_own_tests(kind: str, tmp_path
         rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
         assert rows[-1]["step"] == 20 and all(r["loss"] == r["loss"] for r in rows)
         assert f'name = "{name}"' in (run / "recipe.toml").read_text()
+    if kind == "logger":  # a third-party logger gets a run's rows through the core
+        run = tmp_path / "run"
+        cmd = [sys.executable, "-m", "ssl_ecg.cli", "train", "example.toml", "--run-dir", str(run)]
+        trained = _run(cmd, pkg, env)
+        assert trained.returncode == 0, trained.stderr
+        rows = (run / "my_log.csv").read_text().splitlines()
+        steps = [r.split(",")[0] for r in rows if ",train/loss," in r]
+        assert rows[0] == "step,name,value" and steps == ["5", "10", "15", "20"]
+        assert json.loads((run / "my_log.params.json").read_text())["loggers.0.name"] == name
 
 
 def test_refuses_an_existing_folder_a_bad_name_and_an_unknown_kind(tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ class Model:
     baseline: Baseline | None = None  # a feature map that needs no pretraining
     # content fingerprints of the pretraining records, whatever dataset plugin read them
     pretrained_records: frozenset[str] = frozenset()
+    run_dir: Path | None = None  # the run the weights come from (its loggers get the scores)
+    step: int | None = None  # the training step of the weights, for a run
 
 
 def load_model(
@@ -33,7 +35,7 @@ def load_model(
     from ssl_ecg.export import export, load_encoder
     from ssl_ecg.registry import get_registry
 
-    path = Path(spec)
+    path, run = Path(spec), None
     if path.is_file() and path.suffix == ".pt" and path.name != "last.pt":
         run = path.parent.parent  # <run>/checkpoints/step_NNNNNNN.pt
         folder = run / f"export-{path.stem}"
@@ -41,7 +43,8 @@ def load_model(
         encoder, meta = load_encoder(folder)
         desc = f"run {run} (step {meta['pretraining']['step']})"
         return Model(meta["data"], pretrained_patients(meta), desc, encoder=encoder,
-                     pretrained_records=pretrained_records(meta))  # fmt: skip
+                     pretrained_records=pretrained_records(meta), run_dir=run,
+                     step=meta["pretraining"]["step"])  # fmt: skip
     if path.is_file() and path.suffix == ".pt":
         path = path.parent.parent  # <run>/checkpoints/last.pt
     if (path / "encoder.json").is_file():
@@ -52,6 +55,7 @@ def load_model(
         export(path, folder)
         encoder, meta = load_encoder(folder)
         desc = f"run {path} (step {meta['pretraining']['step']})"
+        run = path
     elif spec == "random" or spec in get_registry().names("baseline"):
         return _recipe_model(spec, recipe, sets, settings or {})
     else:
@@ -61,7 +65,8 @@ def load_model(
             f"checkpoints/last.pt, 'random' or a baseline ({baselines}) with --recipe"
         )
     return Model(meta["data"], pretrained_patients(meta), desc, encoder=encoder,
-                 pretrained_records=pretrained_records(meta))  # fmt: skip
+                 pretrained_records=pretrained_records(meta), run_dir=run,
+                 step=meta["pretraining"]["step"] if run else None)  # fmt: skip
 
 
 def pretrained_records(meta: dict[str, Any]) -> frozenset[str]:

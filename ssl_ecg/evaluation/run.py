@@ -135,4 +135,13 @@ def evaluate(
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {dev}",
     }  # fmt: skip
     _write(summary, probas, task, out_dir, folds)
+    _log_scores(model, summary)
     return summary
+
+
+def _log_scores(model: Model, summary: dict[str, Any]) -> None:
+    """A run's scores also go to its ``[[loggers]]`` (if its recipe names any)."""
+    if model.run_dir is not None:
+        from ssl_ecg.loggers import log_evaluation
+
+        log_evaluation(model.run_dir, model.step or 0, summary)
