@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ssl_ecg.data.labels import LabelledSource
 from ssl_ecg.data.prepare import Dataset, Prepared, cache_folder, prepare_source
 from ssl_ecg.data.record import DatasetContext, RecordSource
 from ssl_ecg.data.store import Store
@@ -38,8 +39,6 @@ def build_source(recipe: DataRecipe, source: Source | None = None) -> RecordSour
     pre = src.preprocess
     if pre.labels_file is None:
         return records
-    from ssl_ecg.data.labels import LabelledSource
-
     file = (here / Path(pre.labels_file).expanduser()).resolve()
     try:
         return LabelledSource(records, file, skip=pre.skip_unlabelled)
@@ -102,6 +101,8 @@ def prepare_all(
     for b in built:
         prepared = prepare_source(b.dataset, b.records, b.source.preprocess, here, **kwargs)
         prepared.source = b.source
+        if isinstance(b.records, LabelledSource):  # errors on a label can name its file's row
+            prepared.store.labelled = b.records
         out.append(prepared)
     return out
 
@@ -123,7 +124,10 @@ def open_prepared(recipe: DataRecipe, source: Source | None = None) -> Store:
             f"{recipe.path}: data not prepared (looked in {folder}); "
             f"run: ssl-ecg data prepare {recipe.path}"
         )
-    return Store(folder)
+    store = Store(folder)
+    if isinstance(b.records, LabelledSource):
+        store.labelled = b.records
+    return store
 
 
 def training_records(store: Store, recipe: DataRecipe, source: Source | None = None) -> Any:

@@ -49,6 +49,10 @@ class SyntheticECG(RecordSource):
     def keys(self) -> list[str]:
         return [str(i) for i in range(self.config.n_records)]
 
+    def record_id(self, key: str) -> str:
+        """The id ``load(key)`` gives its record (a labels file may use it or the key)."""
+        return f"synthetic-{self.config.seed}-{int(key):05d}"
+
     def load(self, key: str) -> Record:
         import neurokit2 as nk
 
@@ -73,7 +77,7 @@ class SyntheticECG(RecordSource):
             signal=sig.astype(np.float32),
             fs=cfg.source_fs,
             leads=list(self.leads),
-            record_id=f"synthetic-{cfg.seed}-{i:05d}",
+            record_id=self.record_id(key),
             patient_id=f"synthetic-{cfg.seed}-{i:05d}",
             labels={"heart_rate": hr, "hr_band": "fast" if hr >= self.band else "slow"},
             source=f"synthetic record {i}",

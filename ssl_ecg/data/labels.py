@@ -4,8 +4,12 @@ The file's first column is the record id, the others are label columns; a header
 optional: the first row is a header unless its first cell is the id of a record of the data
 (else :class:`csv.Sniffer` decides). Without a header a single label column is called
 ``label`` and further ones ``label_2``, ``label_3``... Values that read as numbers become
-numbers, empty cells are missing. An id matches a record by the record's id or by the last part
-of its key (``training/A00001`` matches ``A00001``).
+numbers, empty cells are missing. A cell quoted over several lines holds several labels, one a
+line (``"Left atrial hypertrophy<newline>Left ventricular hypertrophy"``): it is read as a list
+of them (repeats dropped), never as one joined word; a task scores such a list as several labels
+or refuses it (the ``labels`` task: ``multilabel = true``, or ``merge`` them into one class). An
+id matches a record by the record's id or by the last part of its key (``training/A00001``
+matches ``A00001``).
 
 Ids of the data without a row in the file, and ids of the file that are no record of the data,
 are an error by default (counted, the first few named); with ``--skip-bad`` or
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +31,8 @@ from ssl_ecg.errors import DataError
 SHOWN = 5  # ids named in an error
 
 
-def _value(cell: str) -> Any:
-    """A cell as int, float or str; empty is None."""
-    text = cell.strip()
-    if not text:
-        return None
+def _scalar(text: str) -> Any:
+    """One value as int, float or str."""
     for kind in (int, float):
         try:
             return kind(text)
@@ -39,48 +41,94 @@ def _value(cell: str) -> Any:
     return text
 
 
-def _rows(file: Path) -> list[list[str]]:
-    """The file's non-empty rows, delimiter (comma, tab, semicolon) sniffed."""
+def _value(cell: str) -> Any:
+    """A cell as int, float or str; a cell over several lines as a list of its lines' values
+    (empty lines and repeats dropped; a single one left is that value); empty is None."""
+    parts = list(dict.fromkeys(_scalar(p.strip()) for p in cell.splitlines() if p.strip()))
+    if not parts:
+        return None
+    return parts if len(parts) > 1 else parts[0]
+
+
+def _parse(text: str, dialect: Any, file: Path) -> list[tuple[int, list[str]]]:
+    """(line the row starts on, its cells) of every row; a quoted cell may span lines."""
+    out: list[tuple[int, list[str]]] = []
+    for strict in (True, False):  # strict only to find a quote left open to the end
+        reader = csv.reader(io.StringIO(text, newline=""), dialect, strict=strict)
+        out, start = [], 1
+        try:
+            for row in reader:
+                out.append((start, row))
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            if "end of data" in str(exc):
+                raise DataError(
+                    f'{file}: line {start}: a quote (") opens a cell that never closes; close '
+                    "it (a cell of several labels is one quoted cell, one label a line)"
+                ) from None
+            continue
+        break
+    return out
+
+
+def _rows(file: Path) -> list[tuple[int, list[str]]]:
+    """(line, cells) of the file's non-empty rows, delimiter (comma, tab, semicolon) sniffed."""
     fix = "data.labels_file names the labels file, a CSV or TSV of record id, labels"
     text = read_text(file, fix, DataError, encoding="utf-8-sig")
     try:
         dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
     except csv.Error:
-        dialect = csv.excel_tab if "\t" in text.splitlines()[0] else csv.excel
-    rows = [[c.strip() for c in r] for r in csv.reader(text.splitlines(), dialect)]
-    rows = [r for r in rows if any(r)]
-    if not rows or max(len(r) for r in rows) < 2:
+        first = text.splitlines()[0] if text.strip() else ""
+        dialect = csv.excel_tab if "\t" in first else csv.excel
+    rows = [(n, [c.strip() for c in r]) for n, r in _parse(text, dialect, file)]
+    rows = [(n, r) for n, r in rows if any(r)]
+    if not rows or max(len(r) for _, r in rows) < 2:
         raise DataError(
             f"{file}: needs a record id column and at least one label column (CSV or TSV)"
         )
     return rows
 
 
+def _has_header(rows: list[list[str]]) -> bool:
+    """The sniffer's guess on the first rows (written back as CSV: cells may span lines)."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows[:20])
+    try:
+        return csv.Sniffer().has_header(buffer.getvalue())
+    except csv.Error:
+        return True
+
+
 class LabelTable:
-    """The labels of a file: record id -> {column: value}."""
+    """The labels of a file: record id -> {column: value}, and the line each row starts on."""
 
     def __init__(self, file: Path, ids: set[str]) -> None:
         self.file = file
         rows = _rows(file)
-        first = rows[0]
+        first = rows[0][1]
         header = first[0] not in ids
-        if header and not ids & {r[0] for r in rows[1:]}:  # no id matches: ask the sniffer
-            header = csv.Sniffer().has_header("\n".join(",".join(r) for r in rows[:20]))
-        width = max(len(r) for r in rows)
+        if header and not ids & {r[0] for _, r in rows[1:]}:  # no id matches: ask the sniffer
+            header = _has_header([r for _, r in rows])
+        width = max(len(r) for _, r in rows)
         if header:
-            names = [n or f"label_{i}" for i, n in enumerate(first[1:], 1)]
+            names = [" ".join(n.split()) or f"label_{i}" for i, n in enumerate(first[1:], 1)]
             rows = rows[1:]
         else:
             names = ["label"] + [f"label_{i}" for i in range(2, width)]
         names += [f"label_{i}" for i in range(len(names) + 1, width)]
         self.columns = names
         self.rows: dict[str, dict[str, Any]] = {}
-        for line, row in enumerate(rows, 2 if header else 1):
+        self.lines: dict[str, int] = {}  # record id -> line of the file its row starts on
+        for line, row in rows:
             rid = row[0]
+            if "\n" in rid or "\r" in rid:
+                raise DataError(f"{file}: line {line}: the record id cell spans several lines "
+                                f"({rid!r:.60}); an id is one line")  # fmt: skip
             if rid in self.rows:
                 raise DataError(f"{file}: line {line}: record id '{rid}' is listed twice")
             values = {n: _value(c) for n, c in zip(names, row[1:], strict=False)}
             self.rows[rid] = {k: v for k, v in values.items() if v is not None}
+            self.lines[rid] = line
         self.digest = hashlib.sha256(file.read_bytes()).hexdigest()
 
 
@@ -154,6 +202,15 @@ class LabelledSource(RecordSource):
         record = self.inner.load(key)
         record.labels = {**record.labels, **self.table.rows[self._row[key]]}
         return record
+
+    def origin(self, record_id: str, column: str) -> str | None:
+        """Where record ``record_id``'s value of ``column`` was read ("labels.csv: line 7
+        (record A07), column 'dx'"), or None when the file has no such row or column."""
+        key = next((k for k, rid in self._ids.items() if rid == record_id), record_id)
+        row = self._row.get(key)
+        if row is None or column not in self.table.columns:
+            return None
+        return f"{self.file}: line {self.table.lines[row]} (record {row}), column '{column}'"
 
     def identity(self) -> str:
         return hashlib.sha256(

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ssl_ecg.data.cache import CACHE_FORMAT, CACHE_RECORDS, CacheMeta, check_schema, read_json
 from ssl_ecg.data.splits import patient_splits
 from ssl_ecg.errors import DataError
+
+if TYPE_CHECKING:
+    from ssl_ecg.data.labels import LabelledSource
 
 INDEX_KEYS = ("start", "n_samples", "shard", "present", "record_id", "patient_id")
 
@@ -76,6 +79,9 @@ class Store:
         self.patient_ids = index["patient_id"].tolist()
         self._check_index(folder / "index.npz", sizes, meta.splits)
         self._records: list[dict[str, Any]] | None = None
+        # the labels file read for these records in this process (its columns, and the line
+        # each value came from: LabelledSource.origin), or None; set by ssl_ecg.sources
+        self.labelled: LabelledSource | None = None
         n_total = meta.n_samples
         self.rpeaks = _read_positions(folder / "rpeaks.npy", n_total, fix, ordered=True)
         self.beats = _read_positions(folder / "beats.npy", n_total, fix, ordered=False)
