@@ -262,6 +262,14 @@ def evaluate(
     finetune_steps: Annotated[
         int, typer.Option(help="--protocol finetune: training steps (batch 128, early stopping)")
     ] = 300,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="recipe whose [data] is the task's dataset (as embed reads it), e.g. "
+            "--task labels --data af.toml; --set data.KEY=VALUE changes one of its keys",
+        ),
+    ] = None,
 ) -> None:
     """Score an encoder on a labelled task: results.json, results.md, confusion.png."""
     from ssl_ecg.evaluation import check_request, load_model, load_task
@@ -279,8 +287,9 @@ def evaluate(
     feature_list = [f.strip() for f in features.split(",") if f.strip()]
     check_request(protocol, fractions, feature_list, comparisons)  # before any work
     m = load_model(model, recipe)
-    data = load_task(task, settings, m, seed, Path.cwd(), data_settings, cv=cv > 0)
-    summary = run_evaluation(m, task, data, protocol, fractions, out, features=feature_list,
+    loaded = load_task(task, settings, m, seed, Path.cwd(), data_settings, cv=cv > 0,
+                       data_file=data)  # fmt: skip
+    summary = run_evaluation(m, task, loaded, protocol, fractions, out, features=feature_list,
                              compare=comparisons, seed=seed, allow_leakage=allow_leakage,
                              device=device, progress=sys.stderr.isatty(), cv=cv,
                              finetune_steps=finetune_steps)  # fmt: skip
@@ -447,13 +456,20 @@ def data_info(
     recipe: RecipeArg,
     set_: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    label: Annotated[
+        str | None,
+        typer.Option(
+            help="label to count in full per split (default: the labels file's first "
+            "column); every other label gets one line"
+        ),
+    ] = None,
 ) -> None:
     """Records, patients, hours, fs, leads, labels per split and skipped records."""
     from ssl_ecg.recipe import load_data_recipe
     from ssl_ecg.sources import open_prepared, summary
 
     r = load_data_recipe(recipe, set_)
-    infos = [summary(open_prepared(r, src), r, src) for src in r.sources]
+    infos = [summary(open_prepared(r, src), r, src, label) for src in r.sources]
     if as_json:
         typer.echo(json.dumps(infos[0] if len(infos) == 1 else infos, indent=2))
         return
@@ -485,16 +501,44 @@ def _print_info(info: dict) -> None:
         f"{info['hours']} h at {info['fs']:g} Hz, leads {', '.join(info['leads'])}, "
         f"{info['windows']} windows\ncache: {info['cache']}"
     )
-    table = Table("split", "records", "patients", "hours", "labels", "beats")
+    beats = any(s["beats"] for s in info["splits"].values())
+    table = Table("split", "records", "patients", "hours", *(["beats"] if beats else []))
     for name, s in info["splits"].items():
-        labels = ", ".join(f"{k}: {v}" for k, v in s["labels"].items())
-        beats = ", ".join(f"{k}: {v}" for k, v in s["beats"].items())
-        table.add_row(name, str(s["records"]), str(s["patients"]), str(s["hours"]), labels, beats)
+        counts = [", ".join(f"{k}: {v}" for k, v in s["beats"].items())] if beats else []
+        table.add_row(name, str(s["records"]), str(s["patients"]), str(s["hours"]), *counts)
     console.print(table)
+    _print_labels(console, info)
     for item in info["skipped"]:
         console.print(f"[yellow]skipped[/yellow] {item['record']}: {item['reason']}")
     for rec, leads in info.get("flat_leads_masked", {}).items():
         console.print(f"[yellow]flat lead(s) masked[/yellow] {rec}: {', '.join(leads)}")
+
+
+def _print_labels(console: Console, info: dict) -> None:
+    """The chosen label's records per value and split, then one line per other label."""
+    chosen = info.get("label")
+    if chosen:
+        splits = list(next(iter(chosen["values"].values()), chosen["missing"]))
+        console.print(
+            f"label '{chosen['name']}' ({chosen['chosen_by']}; --label KEY picks another), "
+            "records per value:", markup=False, highlight=False,
+        )  # fmt: skip
+        table = Table("value", *splits)
+        for value, counts in chosen["values"].items():
+            table.add_row(value, *(str(counts[s]) for s in splits))
+        if any(chosen["missing"].values()):
+            table.add_row("(none)", *(str(chosen["missing"][s]) for s in splits))
+        console.print(table)
+    if info.get("other_labels"):
+        console.print("other labels" if chosen else "labels", "(distinct values, records, e.g.):")
+    for other in info.get("other_labels", []):
+        examples = ", ".join(e if len(e) <= 30 else e[:29] + "…" for e in other["examples"])
+        console.print(
+            f"  {other['name']}: {other['distinct']} distinct in {other['records']} records, "
+            f"e.g. {examples}",
+            markup=False,
+            highlight=False,
+        )
 
 
 def main() -> None:

@@ -109,13 +109,15 @@ def load_encoder(path: str | Path, device: str = "cpu") -> LoadedEncoder:
 
 # ------------------------------------------------------------------ a recipe's data
 def _label_columns(labels: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """One array per label key: numbers as float (NaN where missing), else strings ('')."""
+    """One array per label key: numbers as float (NaN where missing), else strings (''); a
+    record's several labels (a list) as one string, joined by '; '."""
     keys = list(dict.fromkeys(k for lab in labels for k in lab))
     out = {}
     for key in keys:
         values = [lab.get(key) for lab in labels]
+        values = ["; ".join(map(str, v)) if isinstance(v, list) else v for v in values]
         present = [v for v in values if v is not None]
-        if not present or any(isinstance(v, dict | list) for v in present):
+        if not present or any(isinstance(v, dict) for v in present):
             continue
         if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
             out[key] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
@@ -132,7 +134,7 @@ def embed_recipe(
     """Embed every window (or record) of a recipe's data with a model and write ``out``
     (``.npz``, or ``.parquet`` when pyarrow is installed). Returns a summary."""
     from ssl_ecg.evaluation import contract_data, load_model
-    from ssl_ecg.recipe import _read
+    from ssl_ecg.evaluation.models import recipe_data_table
     from ssl_ecg.sources import prepare_all
 
     _check_request(out, per)
@@ -140,13 +142,10 @@ def embed_recipe(
     model = load_model(model_spec, recipe if model_spec == "random" else None)
     if model.encoder is None:
         raise SslEcgError(f"{model_spec}: a baseline has no embeddings; give an encoder")
-    doc = _read(recipe, None)
-    if "data" not in doc or not isinstance(doc["data"], dict):
-        raise SslEcgError(f"{recipe}: [data]: table is missing")
+    table = recipe_data_table(recipe)
     c = model.contract
-    table = {k: v for k, v in doc["data"].items() if k not in ("window_s", "stride_s")}
     rec = contract_data(c, table, recipe, 0, data)
-    hop_s = stride_s or doc["data"].get("stride_s") or c["window_s"]
+    hop_s = stride_s or table.get("stride_s") or c["window_s"]
     dev = torch.device(device)
     encoder = model.encoder.eval().to(dev)
     columns: dict[str, list[np.ndarray]] = {}

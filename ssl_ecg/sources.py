@@ -4,6 +4,7 @@ its training records and summary. The recipe-level face of :mod:`ssl_ecg.data.pr
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from ssl_ecg.data.labels import LabelledSource
 from ssl_ecg.data.prepare import Dataset, Prepared, cache_folder, prepare_source
 from ssl_ecg.data.record import DatasetContext, RecordSource
 from ssl_ecg.data.store import Store
-from ssl_ecg.errors import DataError, RecipeError, SslEcgError
+from ssl_ecg.errors import DataError, RecipeError, SslEcgError, did_you_mean
 from ssl_ecg.factory import _call
 from ssl_ecg.recipe import DataRecipe, Source
 
@@ -146,8 +147,12 @@ def training_records(store: Store, recipe: DataRecipe, source: Source | None = N
     return splits[pre.split]
 
 
-def summary(store: Store, recipe: DataRecipe, source: Source | None = None) -> dict[str, Any]:
-    """What ``ssl-ecg data info`` shows: sizes, settings, labels per split, skipped records."""
+def summary(
+    store: Store, recipe: DataRecipe, source: Source | None = None, label: str | None = None
+) -> dict[str, Any]:
+    """What ``ssl-ecg data info`` shows: sizes, settings, labels per split, skipped records;
+    ``label`` (default: the labels file's first column, else the first label with text
+    values) counted in full, every other label in one line (see :func:`label_summary`)."""
     pre = (source or recipe.sources[0]).preprocess
     splits = store.splits(pre.split_fractions, pre.split_seed)
     per_split = {}
@@ -184,12 +189,82 @@ def summary(store: Store, recipe: DataRecipe, source: Source | None = None) -> d
         "windows": len(store.windows(pre.window_s, pre.stride_s)),
         "labels_file": pre.labels_file,
         "splits": per_split,
+        **label_summary(store, splits, label),
         "flat_leads_masked": {
             r["record_id"]: r["flat_leads"] for r in store.records if r.get("flat_leads")
         },
         "skipped": meta["skipped"],
         "prepare_seconds": meta["seconds"],
     }
+
+
+EXAMPLES = 3  # values shown of a label that is not the chosen one
+
+
+def label_summary(store: Store, splits: dict[str, Any], label: str | None = None) -> dict[str, Any]:
+    """``label``: the chosen label's records per value and split (a record with several
+    labels counts for each, one without is ``missing``) and why it was chosen;
+    ``other_labels``: per other label its number of distinct values, of records that have
+    it, and the most common few values."""
+    keys = list(dict.fromkeys(k for rec in store.records for k in rec["labels"]))
+    name, why = _chosen_label(store, keys, label)
+    values = {k: [_values(rec["labels"].get(k)) for rec in store.records] for k in keys}
+    chosen = None
+    if name is not None:
+        counts, missing = _value_counts(values[name], splits)
+        chosen = {"name": name, "chosen_by": why, "missing": missing, "values": counts}
+    others = []
+    for key in keys:
+        if key != name:
+            seen = Counter(v for vs in values[key] for v in vs)
+            others.append({"name": key, "distinct": len(seen),
+                           "records": sum(bool(vs) for vs in values[key]),
+                           "examples": [v for v, _ in seen.most_common(EXAMPLES)]})  # fmt: skip
+    return {"label": chosen, "other_labels": others}
+
+
+def _value_counts(
+    values: list[list[str]], splits: dict[str, Any]
+) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """Records per value and split ("all": every record), most common first, and records
+    without a value per split."""
+    parts = [*splits.items(), ("all", range(len(values)))]
+    counts: dict[str, Counter[str]] = {}
+    missing: dict[str, int] = {}
+    for split, recs in parts:
+        missing[split] = sum(not values[i] for i in recs)
+        for i in recs:
+            for v in values[i]:
+                counts.setdefault(v, Counter())[split] += 1
+    order = sorted(counts, key=lambda v: (-counts[v]["all"], v))
+    return {v: {split: counts[v][split] for split, _ in parts} for v in order}, missing
+
+
+def _chosen_label(store: Store, keys: list[str], label: str | None) -> tuple[str | None, str]:
+    """The label ``data info`` counts in full, and why that one."""
+    if label is not None:
+        if label not in keys:
+            raise DataError(
+                f"--label '{label}': no record has this label{did_you_mean(label, keys)} "
+                f"(labels: {', '.join(keys) or 'none'})"
+            )
+        return label, "--label"
+    if store.labelled is not None:
+        first = next((c for c in store.labelled.table.columns if c in keys), None)
+        if first is not None:
+            return first, f"first column of {store.labelled.file.name}"
+    for key in keys:
+        if any(isinstance(rec["labels"].get(key), str | list) for rec in store.records):
+            return key, "first label with text values"
+    return None, ""
+
+
+def _values(value: Any) -> list[str]:
+    """A label's values as text: several for a list, none when missing."""
+    if isinstance(value, dict):
+        return [json.dumps(value, sort_keys=True)[:40]]
+    items = value if isinstance(value, list) else [value]
+    return [f"{v:g}" if isinstance(v, float) else str(v) for v in items if not _missing(v)]
 
 
 def _missing(value: Any) -> bool:

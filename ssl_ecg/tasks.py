@@ -103,6 +103,10 @@ class Task:
     sample positions), ``splits()``, ``fs``, ``leads``. Windows are :class:`LabelledWindows`
     (start, length, label, patient and record of each, optional side features); train and
     test must not share a patient. ``context.n_samples`` is the encoder's window length.
+
+    A task that reads any dataset takes it as a setting named ``dataset``: a ``[data]``-like
+    table (``{name = "wfdb", root = "af", labels_file = "af/labels.csv"}``) that it passes to
+    ``context.prepare``; ``ssl-ecg evaluate --data RECIPE`` fills it with a recipe's ``[data]``.
     """
 
     def __init__(self, config: Config, context: TaskContext) -> None:

@@ -12,15 +12,20 @@ from ssl_ecg.errors import PluginError, RecipeError, SslEcgError
 from ssl_ecg.evaluation.models import Model, contract_data
 from ssl_ecg.tasks import LabelledWindows, TaskContext, TaskData
 
+# the setting of a task that reads any dataset: a [data]-like table (``evaluate --data`` sets it)
+DATASET = "dataset"
+
 
 def load_task(
     name: str, settings: dict[str, Any], model: Model, seed: int, where: Path,
-    data: dict[str, Any] | None = None, cv: bool = False,
+    data: dict[str, Any] | None = None, cv: bool = False, data_file: Path | None = None,
 ) -> TaskData:  # fmt: skip
     """Build task ``name`` with ``settings``; its data is prepared under the model's contract
-    (``data``: extra dataset keys, e.g. ``labels_file``, for every dataset the task reads).
-    ``cv``: the task is cross-validated over its train and test windows pooled, so a seeded
-    val share (``split_fractions``, unless set) goes to train: no record is left out."""
+    (``data``: extra dataset keys, e.g. ``labels_file``, for every dataset the task reads;
+    ``data_file``: a recipe whose ``[data]`` is the task's ``dataset`` setting, its relative
+    paths read from its folder). ``cv``: the task is cross-validated over its train and test
+    windows pooled, so a seeded val share (``split_fractions``, unless set) goes to train: no
+    record is left out."""
     from ssl_ecg.registry import get_registry
     from ssl_ecg.sources import prepare
 
@@ -28,23 +33,49 @@ def load_task(
         spec = get_registry().get("task", name)
     except PluginError as exc:
         raise SslEcgError(f"--task: {exc}") from None
+    if data_file is not None:
+        settings = with_data_file(spec, name, settings, data_file)
     config = task_config(spec, settings)
     fractions = getattr(config, "split_fractions", None)
     if cv and "split_fractions" not in settings and fractions and len(fractions) == 3:
         pooled = [fractions[0] + fractions[1], 0.0, fractions[2]]
         config = task_config(spec, {**settings, "split_fractions": pooled})
     c = model.contract
+    pseudo = where / f"task {name}"  # names a table typed on the command line
 
     def prepare_data(table: dict[str, Any]) -> Any:
-        return prepare(contract_data(c, table, where / f"task {name}", seed, data)).store
+        own = data_file is not None and table == settings.get(DATASET)
+        return prepare(contract_data(c, table, data_file if own else pseudo, seed, data)).store
 
     ctx = TaskContext(float(c["fs"]), list(c["leads"]), int(c["n_samples"]), seed, where,
                       prepare_data)  # fmt: skip
     try:
         return spec.factory(config, ctx).load()
     except RecipeError as exc:  # drop the pseudo recipe path the task's data is named by
-        text = str(exc).removeprefix(f"{where / f'task {name}'}: ")
-        raise SslEcgError(f"task {name}: {text}") from None
+        raise SslEcgError(f"task {name}: {str(exc).removeprefix(f'{pseudo}: ')}") from None
+
+
+def with_data_file(
+    spec: Any, name: str, settings: dict[str, Any], data_file: Path
+) -> dict[str, Any]:
+    """``settings`` with the ``[data]`` of recipe ``data_file`` as the task's ``dataset``
+    setting (a task that reads a user's data names it so); refused where the task has no such
+    setting or the settings already give one."""
+    from ssl_ecg.evaluation.models import recipe_data_table
+
+    if DATASET not in spec.config.model_fields:
+        raise SslEcgError(
+            f"--data {data_file}: task {name} reads its own data (it has no '{DATASET}' "
+            "setting); set where with its settings (--set KEY=VALUE), or use a task with a "
+            f"'{DATASET}' setting (ssl-ecg list-plugins --kind task)"
+        )
+    if DATASET in settings:
+        raise SslEcgError(
+            f"--data {data_file} and --set {DATASET}...: give the task's dataset one way: "
+            f"--data RECIPE reads that recipe's [data] (change one of its keys with --set "
+            f"data.KEY=VALUE), --set '{DATASET}={{...}}' types the table"
+        )
+    return {**settings, DATASET: recipe_data_table(data_file)}
 
 
 def task_config(spec: Any, settings: dict[str, Any]) -> Any:

@@ -11,6 +11,8 @@ from ssl_ecg.errors import SslEcgError
 from ssl_ecg.interfaces import Encoder
 from ssl_ecg.tasks import Baseline, BaselineContext
 
+WINDOW_KEYS = ("window_s", "stride_s")  # a recipe's windows; the model's window length rules
+
 
 @dataclasses.dataclass
 class Model:
@@ -116,7 +118,9 @@ def contract_data(
 ) -> Any:  # fmt: skip
     """A dataset table (``[data]``-like, plus ``data``: the ``--set data.KEY=VALUE`` keys) as a
     :class:`~ssl_ecg.recipe.DataRecipe` under a model's data contract: its rate, leads, filters
-    and normalisation; how the dataset names its leads (``lead_map``) stays the table's."""
+    and normalisation; how the dataset names its leads (``lead_map``) stays the table's. The
+    table (a recipe's ``[data]``, a task's ``dataset``) is validated as any ``[data]``: the same
+    keys (``labels_file``, ``skip_unlabelled``...) work in each; the window is the model's."""
     from ssl_ecg.recipe import data_recipe
 
     # the model's preprocessing, except how a dataset names its leads (a task may map them)
@@ -130,5 +134,18 @@ def contract_data(
             f"--set data.{key}: the model's data contract fixes it ({have!r}); data is read "
             "under the model's own preprocessing (map lead names with data.lead_map)"
         )
+    table = {k: v for k, v in table.items() if k not in WINDOW_KEYS}  # the model's window
     doc = {**table, **data, **stored, "leads": list(contract["leads"])}
     return data_recipe(doc, path, seed)
+
+
+def recipe_data_table(path: Path) -> dict[str, Any]:
+    """The ``[data]`` table of a recipe file, as written (a file with only ``[data]`` will
+    do): what ``embed`` and ``evaluate --data`` read under a model's contract; relative paths
+    in it are read from the file's folder, as everywhere in a recipe."""
+    from ssl_ecg.recipe import _read
+
+    doc = _read(path, None)
+    if not isinstance(doc.get("data"), dict):
+        raise SslEcgError(f"{path}: [data]: table is missing; the recipe names the data to read")
+    return dict(doc["data"])
