@@ -1,7 +1,8 @@
 """The bad-input corpus (tests/bad_inputs/): plausible mistakes, each a clear one-line error
 that names the file or key, with exit status 2 and no traceback — or, where success is right,
 the right result. Recipe mistakes are files in bad_inputs/recipes/ (their first lines say what
-is expected), command-line mistakes are the cases of bad_inputs/commands.toml."""
+is expected), command-line mistakes are the cases of bad_inputs/commands.toml (with the files
+a case names written into its folder first)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,8 @@ def test_command_mistakes(case: dict, tmp_path: Path) -> None:
 
     if "grid" in case:
         (tmp_path / "grid.toml").write_text(fill(case["grid"]))
+    for name, text in case.get("files", {}).items():  # e.g. a labels file the command reads
+        (tmp_path / name).write_text(fill(text))
     result = runner.invoke(app, [fill(a) for a in case["args"]])
     assert_one_error(result, fill(case["expect"]))
     assert not (tmp_path / "bench" / "cells").exists() or not any(
