@@ -163,7 +163,7 @@ def test_merge_patterns_fold_free_text_and_a_cell_into_one_class(
 
 
 def test_merge_keys_exact_names_win_and_two_patterns_are_an_error() -> None:
-    from plugins.tasks.labels import merge_classes
+    from ssl_ecg_plugins.tasks.labels import merge_classes
 
     mapping, unused = merge_classes(["e", "E", "N"], {"e": "N", "x*": "X"}, "t")
     assert mapping == {"e": "N"} and unused == ["x*"]  # 'e' names only 'e', not 'E'
