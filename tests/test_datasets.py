@@ -243,6 +243,29 @@ def test_wfdb_folder_finds_records_recursively(tmp_path: Path) -> None:
     assert [p.relative_to(root).as_posix() for p in find_records(root)] == ["sub/deeper/b"]
 
 
+def test_wfdb_folder_reads_a_mimic_like_record_list(tmp_path: Path) -> None:
+    root = tmp_path / "mimic"
+    for sid, study in [(10000032, 50000001), (10000032, 50000002), (10000099, 50000003)]:
+        where = root / "files" / f"p{str(sid)[:4]}" / f"p{sid}" / f"s{study}"
+        write_wfdb(where, str(study), ["I", "II"], [])
+    write_wfdb(root / "stray", "not_listed", ["I", "II"], [])  # on disk but not in the list
+    rows = ["subject_id,study_id,file_name,path"]
+    for sid, study in [(10000032, 50000001), (10000032, 50000002), (10000099, 50000003)]:
+        rows.append(f"{sid},{study},{study},files/p{str(sid)[:4]}/p{sid}/s{study}/{study}")
+    (root / "record_list.csv").write_text("\n".join(rows) + "\n")
+    ds = source("wfdb", tmp_path, root="mimic")
+    assert len(ds.keys()) == 3 and not any("stray" in k for k in ds.keys())  # noqa: SIM118
+    patients = [ds.load(k).patient_id for k in ds.keys()]  # noqa: SIM118
+    assert patients == ["10000032", "10000032", "10000099"], "patients come from subject_id"
+    before = ds.identity()
+    (root / "record_list.csv").write_text("\n".join(rows[:3]) + "\n")
+    again = source("wfdb", tmp_path, root="mimic")
+    assert len(again.keys()) == 2 and again.identity() != before, "the list is part of the data"
+    (root / "other.csv").write_text("subject_id,file_name\n1,x\n")
+    with pytest.raises(DataError, match=r"other.csv.*'path' column.*data.record_list"):
+        source("wfdb", tmp_path, root="mimic", record_list="other.csv").keys()
+
+
 # ------------------------------------------------------------------ numpy arrays
 def write_arrays(folder: Path, meta: dict[str, object]) -> np.ndarray:
     x = np.random.default_rng(1).normal(size=(3, 2, 750)).astype(np.float32)  # (N, C, T)

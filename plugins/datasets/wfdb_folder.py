@@ -12,6 +12,7 @@ as records of their own.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from pydantic import Field
@@ -52,7 +53,17 @@ class WfdbConfig(Config):
     patient_key: str | None = Field(
         None,
         description="header comment key holding the patient id (e.g. 'patient' for "
-        "'# Patient: 17'); default: one patient per record",
+        "'# Patient: 17'); default: the record list's patient column, else one patient per "
+        "record",
+    )
+    record_list: str | None = Field(
+        None,
+        description="CSV listing the records: a 'path' column (relative to root, no "
+        "extension), as MIMIC-IV-ECG's record_list.csv; default: root/record_list.csv when "
+        "present (a RECORDS file or a search for *.hea otherwise)",
+    )
+    patient_column: str = Field(
+        "subject_id", description="column of the record list holding the patient id"
     )
 
 
@@ -63,6 +74,7 @@ class WfdbFolder(RecordSource):
         self.config = config
         self.root = root
         self._leads: list[str] | None = list(config.leads_hint) if config.leads_hint else None
+        self._listed: dict[str, str | None] | None = None  # the record list, once read
 
     @property
     def leads(self) -> list[str]:  # type: ignore[override]
@@ -72,7 +84,35 @@ class WfdbFolder(RecordSource):
         return self._leads
 
     def keys(self) -> list[str]:
+        if self.listed:
+            keys = sorted(self.listed)
+            if self.config.records is not None:
+                keys = [k for k in keys if k in set(self.config.records)]
+            return keys
         return record_keys(self.root, self.config.records, "WFDB")
+
+    @property
+    def listed(self) -> dict[str, str | None]:
+        """The record list (read once): ``{key: patient or None}``; {} when there is none."""
+        if self._listed is None:
+            self._listed = self._read_list()
+        return self._listed
+
+    def _read_list(self) -> dict[str, str | None]:
+        """``{key: patient or None}`` of the record list CSV; {} when there is none."""
+        name = self.config.record_list
+        file = self.root / (name or "record_list.csv")
+        if name is None and not file.is_file():
+            return {}
+        try:
+            with file.open(newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+        except OSError as exc:
+            raise DataError(f"{file}: cannot read the record list ({exc.strerror})") from None
+        if not rows or "path" not in rows[0]:
+            raise DataError(f"{file}: a record list needs a 'path' column (data.record_list)")
+        col = self.config.patient_column
+        return {r["path"].strip().strip("/"): (r.get(col) or None) for r in rows}
 
     def load(self, key: str) -> Record:
         rec = read_record(self.root / key)
@@ -93,14 +133,16 @@ class WfdbFolder(RecordSource):
     def _patient(self, key: str, labels: dict[str, str], source: str) -> str:
         name = self.config.patient_key
         if name is None:
-            return key
+            return self.listed.get(key) or key
         value = labels.get(name.lower(), "")
         if not value:
             raise DataError(f"{source}: no '# {name}: ...' comment (data.patient_key = '{name}')")
         return value
 
     def identity(self) -> str:
-        return files_identity(self.root, [self.root / k for k in self.keys()])
+        listing = [self.root / (self.config.record_list or "record_list.csv")]
+        listing = [p.with_suffix("") for p in listing if self.listed and p.is_file()]
+        return files_identity(self.root, [*listing, *(self.root / k for k in self.keys())])
 
 
 def scan_leads(paths: list[Path]) -> list[str]:
