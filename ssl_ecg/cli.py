@@ -266,7 +266,7 @@ def evaluate(
         Path | None,
         typer.Option(
             "--data",
-            help="recipe whose [data] is the task's dataset (as embed reads it), e.g. "
+            help="recipe whose \\[data] section is the task's dataset (as embed reads it), e.g. "
             "--task labels --data af.toml; --set data.KEY=VALUE changes one of its keys",
         ),
     ] = None,
@@ -342,7 +342,7 @@ def embed_cmd(
         str, typer.Argument(help="export folder, run directory, checkpoint or 'random'")
     ],
     recipe: Annotated[
-        Path, typer.Argument(help="recipe whose [data] to embed", show_default=False)
+        Path, typer.Argument(help="recipe whose \\[data] to embed", show_default=False)
     ],
     out: Annotated[
         Path, typer.Option("-o", "--out", help="embeddings file: .npz (or .parquet with pyarrow)")
@@ -479,7 +479,7 @@ def data_info(
 
 @data_app.command("validate")
 def data_validate(recipe: RecipeArg, set_: SetOpt = None) -> None:
-    """Check a recipe's [data] without preparing: plugins, settings, leads, labels file."""
+    """Check a recipe's \\[data] without preparing: plugins, settings, leads, labels file."""
     from ssl_ecg.data.labels import LabelledSource
     from ssl_ecg.recipe import load_data_recipe
     from ssl_ecg.sources import build_sources, check_leads

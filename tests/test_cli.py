@@ -85,3 +85,12 @@ def test_real_subprocess(tmp_path: Path) -> None:
     assert bad.stderr.strip().splitlines() == [
         f"error: {HYBRID}: train.stpes: unknown key; did you mean 'steps'?"
     ]
+
+
+def test_help_keeps_bracketed_recipe_sections() -> None:
+    """Rich reads '[data]' as markup and drops it unless escaped; the help must still say it."""
+    cases = [(["data", "validate", "--help"], "[data]"), (["embed", "--help"], "[data]"),
+             (["evaluate", "--help"], "[data]"), (["data", "--help"], "[data]")]  # fmt: skip
+    for args, text in cases:
+        out = runner.invoke(app, args, terminal_width=200).stdout
+        assert text in out, f"'ssl-ecg {' '.join(args)}' lost '{text}'"
