@@ -266,6 +266,25 @@ def test_wfdb_folder_reads_a_mimic_like_record_list(tmp_path: Path) -> None:
         source("wfdb", tmp_path, root="mimic", record_list="other.csv").keys()
 
 
+def test_wfdb_lead_scan_is_remembered_until_a_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_ECG_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "db"
+    write_wfdb(root, "a", ["I", "II"], [])
+    assert source("wfdb", tmp_path, root="db").leads == ["I", "II"]
+    import ssl_ecg_plugins.datasets.wfdb_folder as plugin
+
+    def no_scan(paths: list[Path]) -> list[str]:
+        raise AssertionError("the headers were read again")
+
+    with monkeypatch.context() as m:
+        m.setattr(plugin, "scan_leads", no_scan)
+        assert source("wfdb", tmp_path, root="db").leads == ["I", "II"], "a new command recalls"
+    write_wfdb(root, "b", ["II", "V1"], [])
+    assert source("wfdb", tmp_path, root="db").leads == ["I", "II", "V1"], "a new file rescans"
+
+
 # ------------------------------------------------------------------ numpy arrays
 def write_arrays(folder: Path, meta: dict[str, object]) -> np.ndarray:
     x = np.random.default_rng(1).normal(size=(3, 2, 750)).astype(np.float32)  # (N, C, T)

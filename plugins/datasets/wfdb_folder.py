@@ -27,6 +27,7 @@ from ssl_ecg import (
     SslEcgError,
     hookimpl,
 )
+from ssl_ecg.data.memo import recall, remember
 from ssl_ecg.wfdb import (
     files_identity,
     parse_comments,
@@ -78,9 +79,14 @@ class WfdbFolder(RecordSource):
 
     @property
     def leads(self) -> list[str]:  # type: ignore[override]
-        """Lead names over all headers in first-seen order (computed once, headers only)."""
+        """Lead names over all headers in first-seen order (headers only; remembered for the
+        same files between commands: 20,000 headers take seconds to read)."""
         if self._leads is None:
-            self._leads = scan_leads([self.root / k for k in self.keys()])
+            identity = self.identity()
+            self._leads = recall("wfdb-leads", identity)
+            if self._leads is None:
+                self._leads = scan_leads([self.root / k for k in self.keys()])
+                remember("wfdb-leads", identity, self._leads)
         return self._leads
 
     def keys(self) -> list[str]:
