@@ -5,8 +5,10 @@ folds 1-8 train, 9 validation, 10 test; 2.5 s windows every 1.25 s; records scor
 maximum of their windows; macro AUROC with the patient bootstrap):
 
 * linear evaluation on ``all`` statements, next to Mehari & Strodthoff 2022 Table 3;
-* fine-tuning at 10 % of the training labels on ``superdiagnostic`` (model selection on fold 9),
-  paired against the same encoder trained from scratch with the same budget.
+* linear evaluation on ``superdiagnostic``, paired against MiniRocket in the same harness;
+* fine-tuning at ``--fractions`` of the training labels (default 1 %, 10 %, 100 %; drawn by
+  record) on ``superdiagnostic`` (model selection on fold 9), paired against the same encoder
+  trained from scratch with the same budget.
 
 Pretraining (no labels) copies each paper recipe, with two changes said in every row: the data
 are the samples at hand (PTB-XL ecg_id 1-500 folds 1-8, the CinC 2021 sample, MIT-BIH DS1, the
@@ -69,14 +71,15 @@ PUBLISHED_SUPERVISED = {"all": 0.925, "superdiagnostic": 0.928}  # xresnet1d101,
 
 
 def sh(cmd: list[str], log: Path) -> None:
-    """Run a CLI command, its output appended to ``log``; stop the benchmark if it fails."""
+    """Run a CLI command, its output appended to ``log``; CalledProcessError if it fails."""
     print("+", " ".join(cmd), flush=True)
     with log.open("a") as f:
         f.write("+ " + " ".join(cmd) + "\n")
         f.flush()
         rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
     if rc:
-        sys.exit(f"failed ({rc}): {' '.join(cmd)}; see {log}")
+        print(f"failed ({rc}): {' '.join(cmd)}; see {log}", file=sys.stderr, flush=True)
+        raise subprocess.CalledProcessError(rc, cmd)
 
 
 def pretrain_recipe(row: Row, out: Path) -> Path:
@@ -143,6 +146,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--finetune-steps", type=int, default=300)
+    parser.add_argument("--fractions", default="0.01,0.1,1", help="fine-tuning label fractions")
     parser.add_argument("--pretrain-only", action="store_true", help="only the pretraining runs")
     args = parser.parse_args()
     out: Path = args.out.resolve()
@@ -152,24 +156,40 @@ def main() -> None:
     table: dict[str, Any] = {"steps": args.steps, "batch": args.batch, "rows": {}}
     ref = pretrain_recipe(ROWS[0], out)  # data contract of the baselines (xresnet1d50)
     ev = {"labels": "all", "protocol": "linear", "fraction": "1"}
-    ft = {"labels": "superdiagnostic", "protocol": "finetune", "fraction": "0.1"}
+    sup_lin = {"labels": "superdiagnostic", "protocol": "linear", "fraction": "1"}
+    fractions = [f.strip() for f in args.fractions.split(",") if f.strip()]
 
     def score(name: str, model: str, recipe: Path | None, lin_vs: list[str],
-              ft_vs: list[str]) -> None:  # fmt: skip
+              ft_vs: dict[str, str]) -> None:  # fmt: skip
+        """Linear (all, superdiagnostic) and fine-tuning rows; ``ft_vs``: fraction -> folder."""
         lin = evaluate(model, out / name / "linear-all", log, **ev, recipe=recipe,
                        compare=lin_vs, steps=args.finetune_steps)  # fmt: skip
         row: dict[str, Any] = {"linear_all": headline(lin, "random" if lin_vs else None)}
-        if model not in ("minirocket", "handcrafted"):
-            fin = evaluate(model, out / name / "finetune-super-10", log, **ft, recipe=recipe,
-                           compare=ft_vs, steps=args.finetune_steps)  # fmt: skip
-            row["finetune_super_10"] = headline(fin, "supervised" if ft_vs else None)
+        vs_rocket = (
+            [] if model == "minirocket" else [f"minirocket={out / 'minirocket' / 'linear-super'}"]
+        )
+        lin = evaluate(model, out / name / "linear-super", log, **sup_lin, recipe=recipe,
+                       compare=vs_rocket, steps=args.finetune_steps)  # fmt: skip
+        row["linear_super"] = headline(lin, "minirocket" if vs_rocket else None)
+        for fraction in fractions if model not in ("minirocket", "handcrafted") else []:
+            tag = f"{float(fraction) * 100:g}"
+            ran = tag in ft_vs and (Path(ft_vs[tag]) / "results.json").is_file()
+            vs = [f"supervised={ft_vs[tag]}"] if ran else []
+            ft = {"labels": "superdiagnostic", "protocol": "finetune", "fraction": fraction}
+            try:
+                fin = evaluate(model, out / name / f"finetune-super-{tag}", log, **ft,
+                               recipe=recipe, compare=vs, steps=args.finetune_steps)  # fmt: skip
+            except subprocess.CalledProcessError as exc:
+                row[f"finetune_super_{tag}"] = {"error": f"exit {exc.returncode}, see {log}"}
+                continue
+            row[f"finetune_super_{tag}"] = headline(fin, "supervised" if vs else None)
         table["rows"][name] = row
         (out / "results.json").write_text(json.dumps(table, indent=1))
 
     if not args.pretrain_only:
         for base in ("minirocket", "handcrafted"):
-            score(base, base, ref, [], [])
-        score("random-xresnet1d50", "random", ref, [], [])
+            score(base, base, ref, [], {})
+        score("random-xresnet1d50", "random", ref, [], {})
     for row in ROWS:
         name = Path(row.recipe).stem
         recipe = pretrain_recipe(row, out)
@@ -194,12 +214,13 @@ def main() -> None:
         rand = "random-xresnet1d50"
         if baseline_sets:
             rand = f"{name}-random"
-            score(rand, "random", _with_sets(recipe, baseline_sets, out), [], [])
-        sup = out / rand / "finetune-super-10"
+            score(rand, "random", _with_sets(recipe, baseline_sets, out), [], {})
+        sup = {f"{float(f) * 100:g}": str(out / rand / f"finetune-super-{float(f) * 100:g}")
+               for f in fractions}  # fmt: skip
         lin_vs = [f"random={out / rand / 'linear-all'}"]
         if baseline_sets:
             lin_vs.append(f"random-xresnet1d50={out / 'random-xresnet1d50' / 'linear-all'}")
-        score(name, str(run), None, lin_vs, [f"supervised={sup}"])
+        score(name, str(run), None, lin_vs, sup)
     table["wall_s"] = round(time.time() - t0)
     (out / "results.json").write_text(json.dumps(table, indent=1))
     print(json.dumps(table, indent=1))
@@ -218,4 +239,7 @@ def _with_sets(recipe: Path, sets: list[str], out: Path) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except subprocess.CalledProcessError as exc:
+        sys.exit(f"stopped: {' '.join(exc.cmd)} failed ({exc.returncode})")
