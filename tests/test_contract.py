@@ -86,7 +86,9 @@ def small_encoder(name: str) -> Encoder:
 def test_objective_conforms_on_each_encoder(spec: Spec, enc_spec: Spec) -> None:
     """Every objective on every encoder, both at their small ``example`` settings: it trains
     the encoder, or refuses it with a reason naming it (checked by the kit)."""
-    check_objective(spec, spec.example, encoder=small_encoder(enc_spec.name))
+    obj = check_objective(spec, spec.example, encoder=small_encoder(enc_spec.name))
+    if obj is not None:  # not refused: it holds the encoder's weights and trains them
+        assert any(p.requires_grad for p in obj.parameters()), f"{spec.name}: nothing to train"
 
 
 # ------------------------------------------------------------------ datasets
