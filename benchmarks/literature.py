@@ -172,7 +172,7 @@ def main() -> None:
                        compare=vs_rocket, steps=args.finetune_steps)  # fmt: skip
         row["linear_super"] = headline(lin, "minirocket" if vs_rocket else None)
         for fraction in fractions if model not in ("minirocket", "handcrafted") else []:
-            tag = f"{float(fraction) * 100:g}"
+            tag = percent(fraction)
             ran = tag in ft_vs and (Path(ft_vs[tag]) / "results.json").is_file()
             vs = [f"supervised={ft_vs[tag]}"] if ran else []
             ft = {"labels": "superdiagnostic", "protocol": "finetune", "fraction": fraction}
@@ -215,7 +215,7 @@ def main() -> None:
         if baseline_sets:
             rand = f"{name}-random"
             score(rand, "random", _with_sets(recipe, baseline_sets, out), [], {})
-        sup = {f"{float(f) * 100:g}": str(out / rand / f"finetune-super-{float(f) * 100:g}")
+        sup = {percent(f): str(out / rand / f"finetune-super-{percent(f)}")
                for f in fractions}  # fmt: skip
         lin_vs = [f"random={out / rand / 'linear-all'}"]
         if baseline_sets:
@@ -224,6 +224,11 @@ def main() -> None:
     table["wall_s"] = round(time.time() - t0)
     (out / "results.json").write_text(json.dumps(table, indent=1))
     print(json.dumps(table, indent=1))
+
+
+def percent(fraction: str) -> str:
+    """'0.1' -> '10': the tag of a label fraction in folder and row names."""
+    return f"{float(fraction) * 100:g}"
 
 
 def _with_sets(recipe: Path, sets: list[str], out: Path) -> Path:

@@ -24,10 +24,11 @@ from ssl_ecg.data.wfdb_io import (
     record_keys,
     resolve_path,
     resolve_root,
+    select_keys,
 )
 
 __all__ = [
     "AAMI", "AAMI_CLASSES", "Header", "WfdbRecord", "aami_counts", "files_identity",
     "find_records", "parse_comments", "read_aami_beats", "read_annotations", "read_header",
-    "read_record", "record_keys", "resolve_path", "resolve_root",
+    "read_record", "record_keys", "resolve_path", "resolve_root", "select_keys",
 ]  # fmt: skip

@@ -261,6 +261,10 @@ def test_wfdb_folder_reads_a_mimic_like_record_list(tmp_path: Path) -> None:
     (root / "record_list.csv").write_text("\n".join(rows[:3]) + "\n")
     again = source("wfdb", tmp_path, root="mimic")
     assert len(again.keys()) == 2 and again.identity() != before, "the list is part of the data"
+    by_name = source("wfdb", tmp_path, root="mimic", records=["50000002"]).keys()
+    assert by_name == ["files/p1000/p10000032/s50000002/50000002"], "a record list picks by name"
+    with pytest.raises(DataError, match=r"no record 'stray/not_listed' \(data.records\)"):
+        source("wfdb", tmp_path, root="mimic", records=["stray/not_listed"]).keys()
     (root / "other.csv").write_text("subject_id,file_name\n1,x\n")
     with pytest.raises(DataError, match=r"other.csv.*'path' column.*data.record_list"):
         source("wfdb", tmp_path, root="mimic", record_list="other.csv").keys()

@@ -35,6 +35,7 @@ from ssl_ecg.wfdb import (
     read_record,
     record_keys,
     resolve_root,
+    select_keys,
 )
 
 
@@ -91,10 +92,7 @@ class WfdbFolder(RecordSource):
 
     def keys(self) -> list[str]:
         if self.listed:
-            keys = sorted(self.listed)
-            if self.config.records is not None:
-                keys = [k for k in keys if k in set(self.config.records)]
-            return keys
+            return select_keys(self.root, sorted(self.listed), self.config.records)
         return record_keys(self.root, self.config.records, "WFDB")
 
     @property

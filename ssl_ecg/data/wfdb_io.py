@@ -139,6 +139,12 @@ def record_keys(root: Path, wanted: list[str] | None, what: str) -> list[str]:
     keys = [p.relative_to(root).as_posix() for p in find_records(root)]
     if not keys:
         raise DataError(f"{root}: no {what} records found (no RECORDS or *.hea files)")
+    return select_keys(root, keys, wanted)
+
+
+def select_keys(root: Path, keys: list[str], wanted: list[str] | None) -> list[str]:
+    """``keys`` (of records under ``root``), or the ``wanted`` ones, given by key or by record
+    name; an unknown name is a DataError."""
     if wanted is None:
         return keys
     known = set(keys) | {Path(k).name for k in keys}
